@@ -1,0 +1,364 @@
+//! An open repository: storage, config and keys, and the reads every command shares.
+
+use std::sync::Arc;
+
+use drydock_storage::{ObjectInfo, Storage};
+use serde::Serialize;
+
+use crate::config::{self, Encryption, RepoConfig};
+use crate::crypto::{MasterKey, RepoKeys};
+use crate::error::{Error, Result};
+use crate::id::{self, IndexId, SnapshotId};
+use crate::index::{ChunkIndex, IndexFile};
+use crate::keys::{KdfParams, KeySlot, KeySlotInfo};
+use crate::layout;
+use crate::parallel;
+use crate::snapshot::Manifest;
+
+/// How to create a repository.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// `None` creates an unencrypted repository (only when asked for explicitly).
+    pub passphrase: Option<Vec<u8>>,
+    pub chunk_size_bytes: u32,
+    pub compression_level: i32,
+    pub pack_size_bytes_target: u32,
+    pub lease_ttl_secs: u64,
+    pub kdf: KdfParams,
+}
+
+impl InitOptions {
+    pub fn encrypted(passphrase: impl Into<Vec<u8>>) -> Self {
+        InitOptions {
+            passphrase: Some(passphrase.into()),
+            chunk_size_bytes: config::CHUNK_SIZE_BYTES_DEFAULT,
+            compression_level: config::COMPRESSION_LEVEL_DEFAULT,
+            pack_size_bytes_target: config::PACK_SIZE_BYTES_TARGET_DEFAULT,
+            lease_ttl_secs: config::LEASE_TTL_SECS_DEFAULT,
+            kdf: KdfParams::default(),
+        }
+    }
+
+    pub fn unencrypted() -> Self {
+        InitOptions { passphrase: None, ..InitOptions::encrypted(Vec::new()) }
+    }
+}
+
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    config: RepoConfig,
+    keys: RepoKeys,
+    master: MasterKey,
+    /// The key slot the passphrase opened (none for unencrypted repositories).
+    slot: Option<String>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository").field("storage", &self.storage.describe()).finish_non_exhaustive()
+    }
+}
+
+/// Summary numbers for `repo info`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepoStats {
+    pub snapshots: usize,
+    pub packs: usize,
+    pub pack_bytes: u64,
+    pub index_files: usize,
+    pub chunks: usize,
+    pub key_slots: usize,
+}
+
+/// Reads the config without a key: tells whether a passphrase is needed.
+pub fn probe(storage: &dyn Storage) -> Result<RepoConfig> {
+    let bytes = match storage.get(&layout::config()) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return Err(Error::NotARepository(storage.describe())),
+        Err(e) => return Err(e.into()),
+    };
+    RepoConfig::decode_unverified(&bytes)
+}
+
+impl Repository {
+    pub fn init(storage: Arc<dyn Storage>, options: InitOptions) -> Result<Repository> {
+        match storage.stat(&layout::config()) {
+            Ok(_) => return Err(Error::AlreadyARepository(storage.describe())),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let master = MasterKey::generate();
+        let encryption = if options.passphrase.is_some() { Encryption::Aes256Gcm } else { Encryption::None };
+        let config = RepoConfig {
+            repository_id: id::hex(&crate::crypto::random_bytes::<16>()),
+            created_at: crate::time::now_rfc3339(),
+            encryption,
+            chunk_size_bytes: options.chunk_size_bytes,
+            pack_size_bytes_target: options.pack_size_bytes_target,
+            compression_level: options.compression_level,
+            lease_ttl_secs: options.lease_ttl_secs,
+            plain_master_key: options.passphrase.is_none().then(|| id::hex(&master.0)),
+        };
+        config.validate()?;
+        let keys = RepoKeys::derive(&master, encryption == Encryption::Aes256Gcm);
+        let mut slot = None;
+        if let Some(passphrase) = &options.passphrase {
+            let name = layout::random_name();
+            let key_slot = KeySlot::seal(&master, passphrase, &name, options.kdf)?;
+            storage.put(&layout::key_slot(&name), &key_slot.encode())?;
+            slot = Some(name);
+        }
+        // The config goes last: a repository exists once its config does.
+        storage.put(&layout::config(), &config.encode(&keys))?;
+        Ok(Repository { storage, config, keys, master, slot })
+    }
+
+    /// Opens with `passphrase` (ignored for unencrypted repositories).
+    pub fn open(storage: Arc<dyn Storage>, passphrase: Option<&[u8]>) -> Result<Repository> {
+        let config_bytes = match storage.get(&layout::config()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => return Err(Error::NotARepository(storage.describe())),
+            Err(e) => return Err(e.into()),
+        };
+        let config = RepoConfig::decode_unverified(&config_bytes)?;
+        let (master, slot) = match config.encryption {
+            Encryption::None => {
+                let hex = config.plain_master_key.as_deref().unwrap_or_default();
+                let bytes = id::parse_hex(hex)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| Error::corrupt("config", "plain master key is missing or malformed"))?;
+                (MasterKey(bytes), None)
+            }
+            Encryption::Aes256Gcm => {
+                let passphrase = passphrase.ok_or_else(|| {
+                    Error::InvalidInput("the repository is encrypted: a passphrase is needed".to_string())
+                })?;
+                let (master, name) = unlock(storage.as_ref(), passphrase)?;
+                (master, Some(name))
+            }
+        };
+        let keys = RepoKeys::derive(&master, config.encryption == Encryption::Aes256Gcm);
+        RepoConfig::verify_mac(&config_bytes, &keys)?;
+        Ok(Repository { storage, config, keys, master, slot })
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    pub fn keys(&self) -> &RepoKeys {
+        &self.keys
+    }
+
+    // ---- key slots ----
+
+    pub fn add_key(&self, passphrase: &[u8], kdf: KdfParams) -> Result<String> {
+        self.require_encrypted()?;
+        let name = layout::random_name();
+        let slot = KeySlot::seal(&self.master, passphrase, &name, kdf)?;
+        self.storage.put(&layout::key_slot(&name), &slot.encode())?;
+        Ok(name)
+    }
+
+    pub fn list_keys(&self) -> Result<Vec<KeySlotInfo>> {
+        self.require_encrypted()?;
+        let mut infos = Vec::new();
+        for object in self.storage.list(layout::KEYS)? {
+            let name = object.key.file_name().to_string();
+            let slot = KeySlot::decode(&self.storage.get(&object.key)?, &name)?;
+            infos.push(KeySlotInfo {
+                current: self.slot.as_deref() == Some(name.as_str()),
+                id: name,
+                created_at: slot.created_at,
+                hostname: slot.hostname,
+                username: slot.username,
+            });
+        }
+        infos.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(infos)
+    }
+
+    /// Removes a key slot by id (or unique id prefix). The last slot cannot be removed: that
+    /// would make the repository unreadable for ever.
+    pub fn remove_key(&self, id_prefix: &str) -> Result<String> {
+        let slots = self.list_keys()?;
+        let matching: Vec<_> = slots.iter().filter(|s| s.id.starts_with(id_prefix)).collect();
+        let slot = match matching.as_slice() {
+            [one] => *one,
+            [] => return Err(Error::NotFound(format!("no key slot {id_prefix}"))),
+            _ => return Err(Error::InvalidInput(format!("key slot prefix {id_prefix} is ambiguous"))),
+        };
+        if slots.len() == 1 {
+            return Err(Error::InvalidInput(format!("key slot {} is the last one; removing it would lock the repository for ever", slot.id)));
+        }
+        self.storage.delete(&layout::key_slot(&slot.id))?;
+        Ok(slot.id.clone())
+    }
+
+    /// Replaces the passphrase of the current slot: the new slot is written before the old one
+    /// is removed, so a crash in between leaves both working.
+    pub fn change_passphrase(&mut self, new_passphrase: &[u8], kdf: KdfParams) -> Result<String> {
+        let old = self.slot.clone().ok_or_else(|| Error::InvalidInput("the repository is not encrypted".into()))?;
+        let new = self.add_key(new_passphrase, kdf)?;
+        self.storage.delete(&layout::key_slot(&old))?;
+        self.slot = Some(new.clone());
+        Ok(new)
+    }
+
+    fn require_encrypted(&self) -> Result<()> {
+        match self.config.encryption {
+            Encryption::Aes256Gcm => Ok(()),
+            Encryption::None => Err(Error::InvalidInput("the repository is not encrypted: it has no key slots".into())),
+        }
+    }
+
+    // ---- snapshots ----
+
+    pub fn snapshot_ids(&self) -> Result<Vec<SnapshotId>> {
+        ids_under(self.storage.as_ref(), layout::SNAPSHOTS, SnapshotId::from_hex)
+    }
+
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Manifest> {
+        let bytes = self.storage.get(&layout::snapshot(id)).map_err(|e| {
+            if e.is_not_found() { Error::NotFound(format!("snapshot {} does not exist", id.short())) } else { e.into() }
+        })?;
+        Manifest::decode(&self.keys, id, &bytes)
+    }
+
+    /// Every snapshot, oldest first. A damaged manifest fails the whole listing: use
+    /// [`Repository::load_snapshots_lenient`] to list around damage.
+    pub fn load_snapshots(&self) -> Result<Vec<(SnapshotId, Manifest)>> {
+        let ids = self.snapshot_ids()?;
+        let manifests = parallel::try_map(&ids, parallel::worker_count() * 2, |id| self.load_snapshot(id))?;
+        let mut snapshots: Vec<_> = ids.into_iter().zip(manifests).collect();
+        snapshots.sort_by(|a, b| a.1.meta.created_at.cmp(&b.1.meta.created_at).then(a.0.cmp(&b.0)));
+        Ok(snapshots)
+    }
+
+    /// Like [`Repository::load_snapshots`], but damaged manifests come back as errors beside the
+    /// readable ones.
+    pub fn load_snapshots_lenient(&self) -> Result<(Vec<(SnapshotId, Manifest)>, Vec<(SnapshotId, Error)>)> {
+        let ids = self.snapshot_ids()?;
+        let results = parallel::try_map(&ids, parallel::worker_count() * 2, |id| {
+            Ok::<_, Error>(self.load_snapshot(id))
+        })?;
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for (id, result) in ids.into_iter().zip(results) {
+            match result {
+                Ok(manifest) => good.push((id, manifest)),
+                // A manifest deleted between list and get was forgotten concurrently: skip it.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        good.sort_by(|a, b| a.1.meta.created_at.cmp(&b.1.meta.created_at).then(a.0.cmp(&b.0)));
+        Ok((good, bad))
+    }
+
+    /// Finds a snapshot by full id, unique id prefix, or name (the newest of that name).
+    pub fn find_snapshot(&self, wanted: &str) -> Result<(SnapshotId, Manifest)> {
+        let ids = self.snapshot_ids()?;
+        if let Some(id) = SnapshotId::from_hex(wanted).filter(|id| ids.contains(id)) {
+            return Ok((id, self.load_snapshot(&id)?));
+        }
+        let by_prefix: Vec<_> =
+            ids.iter().filter(|id| wanted.len() >= 4 && id.to_hex().starts_with(wanted)).collect();
+        if let [id] = by_prefix.as_slice() {
+            return Ok((**id, self.load_snapshot(id)?));
+        }
+        let snapshots = self.load_snapshots()?;
+        let by_name = snapshots.into_iter().filter(|(_, m)| m.meta.name == wanted).next_back();
+        match (by_name, by_prefix.len()) {
+            (Some(found), _) => Ok(found),
+            (None, 0) => Err(Error::NotFound(format!("no snapshot with id or name {wanted:?}"))),
+            (None, _) => Err(Error::InvalidInput(format!("snapshot id prefix {wanted:?} is ambiguous"))),
+        }
+    }
+
+    // ---- index ----
+
+    pub fn index_ids(&self) -> Result<Vec<IndexId>> {
+        ids_under(self.storage.as_ref(), layout::INDEX, IndexId::from_hex)
+    }
+
+    pub fn load_index_file(&self, id: &IndexId) -> Result<IndexFile> {
+        IndexFile::decode(&self.keys, id, &self.storage.get(&layout::index(id))?)
+    }
+
+    /// Every index file, read in parallel. Index files that vanished between list and get were
+    /// replaced by gc; their content lives in the replacement, which the list also shows.
+    pub fn load_index_files(&self) -> Result<Vec<(IndexId, IndexFile)>> {
+        let ids = self.index_ids()?;
+        let files = parallel::try_map(&ids, parallel::worker_count() * 2, |id| match self.load_index_file(id) {
+            Ok(file) => Ok(Some(file)),
+            Err(Error::Storage(e)) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        })?;
+        Ok(ids.into_iter().zip(files).filter_map(|(id, file)| Some((id, file?))).collect())
+    }
+
+    pub fn load_index(&self) -> Result<ChunkIndex> {
+        let mut index = ChunkIndex::default();
+        for (_, file) in self.load_index_files()? {
+            file.packs.iter().for_each(|pack| index.add_pack(pack));
+        }
+        Ok(index)
+    }
+
+    pub fn stats(&self) -> Result<RepoStats> {
+        let packs = self.storage.list(layout::PACKS)?;
+        let index = self.load_index()?;
+        Ok(RepoStats {
+            snapshots: self.snapshot_ids()?.len(),
+            packs: packs.len(),
+            pack_bytes: packs.iter().map(|p| p.size_bytes).sum(),
+            index_files: self.index_ids()?.len(),
+            chunks: index.chunk_count(),
+            key_slots: self.storage.list(layout::KEYS)?.len(),
+        })
+    }
+
+    /// Lists pack objects in storage by id.
+    pub fn list_packs(&self) -> Result<Vec<(crate::id::PackId, ObjectInfo)>> {
+        Ok(self
+            .storage
+            .list(layout::PACKS)?
+            .into_iter()
+            .filter_map(|info| crate::id::PackId::from_hex(info.key.file_name()).map(|id| (id, info)))
+            .collect())
+    }
+}
+
+/// Tries every key slot with `passphrase`.
+fn unlock(storage: &dyn Storage, passphrase: &[u8]) -> Result<(MasterKey, String)> {
+    let slots = storage.list(layout::KEYS)?;
+    if slots.is_empty() {
+        return Err(Error::corrupt("keys", "the repository is encrypted but has no key slots"));
+    }
+    let mut damaged = None;
+    for object in slots {
+        let name = object.key.file_name().to_string();
+        let bytes = match storage.get(&object.key) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match KeySlot::decode(&bytes, &name).and_then(|slot| slot.open(passphrase, &name)) {
+            Ok(Some(master)) => return Ok((master, name)),
+            Ok(None) => {}
+            Err(e) => damaged = Some(e),
+        }
+    }
+    // A damaged slot may have been the one this passphrase opens: say so rather than blame the
+    // passphrase.
+    Err(damaged.unwrap_or(Error::WrongPassphrase))
+}
+
+fn ids_under<T>(storage: &dyn Storage, prefix: &str, parse: fn(&str) -> Option<T>) -> Result<Vec<T>> {
+    Ok(storage.list(prefix)?.iter().filter_map(|info| parse(info.key.file_name())).collect())
+}
