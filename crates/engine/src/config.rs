@@ -25,9 +25,10 @@ pub const COMPRESSION_LEVEL_DEFAULT: i32 = 1;
 pub const LEASE_TTL_SECS_DEFAULT: u64 = 30 * 60;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Encryption {
+    #[serde(rename = "aes-256-gcm")]
     Aes256Gcm,
+    #[serde(rename = "none")]
     None,
 }
 

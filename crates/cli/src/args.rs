@@ -1,0 +1,133 @@
+//! The command line: these names are drydock's interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "drydock", version, about = "Incremental, deduplicated, encrypted backups of disk images and block devices")]
+pub struct Cli {
+    /// Repository directory.
+    #[arg(long, global = true, env = "DRYDOCK_REPO", value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+
+    /// Read the passphrase from this file (first line). Otherwise DRYDOCK_PASSWORD, or a prompt.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Print one JSON object (an array for lists) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, inspect, check and clean repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Back up, list, restore and forget image snapshots.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Show the repository's settings and size.
+    Info,
+    /// Manage the passphrases (key slots) that open the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Check the repository; with --read-data also read and authenticate stored data.
+    Verify(VerifyArgs),
+    /// Delete data no snapshot needs any more. Safe while backups run.
+    Gc,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Chunk size (e.g. 512KiB, 1MiB). Fixed for the life of the repository.
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+    /// zstd level for data (1 = fastest).
+    #[arg(long, value_name = "N")]
+    pub compression_level: Option<i32>,
+    /// Target size of pack files (e.g. 32MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub pack_size: Option<String>,
+    /// Create the repository WITHOUT encryption (data is still authenticated).
+    #[arg(long)]
+    pub no_encryption: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a passphrase (from DRYDOCK_NEW_PASSWORD, --new-password-file or a prompt).
+    Add(NewPasswordArgs),
+    /// List key slots.
+    List,
+    /// Remove a key slot by id (or a unique prefix).
+    Remove { id: String },
+    /// Change the passphrase of the slot you opened the repository with.
+    Passwd(NewPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new passphrase from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Read and authenticate every stored chunk.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Read only a part of the data: N/T (e.g. 1/7, 2/7, …) or a percentage (e.g. 10%).
+    #[arg(long, value_name = "N/T|P%", conflicts_with = "read_data")]
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Back up an image file or block device.
+    Backup(BackupArgs),
+    /// List snapshots, oldest first.
+    List,
+    /// Restore a snapshot to a file, a block device, or - for standard output.
+    Restore(RestoreArgs),
+    /// Delete snapshots (their data is freed by `repo gc`).
+    Forget {
+        /// Snapshot ids, unique id prefixes, or names.
+        #[arg(required = true)]
+        snapshots: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Image file or block device to back up.
+    pub path: PathBuf,
+    /// Snapshot name (default: the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Snapshot id, unique id prefix, or name (the newest of that name).
+    pub snapshot: String,
+    /// Where to write: a new file, a block device (with --overwrite), or - for standard output.
+    pub target: PathBuf,
+    /// Replace an existing file or write over a block device.
+    #[arg(long)]
+    pub overwrite: bool,
+}
