@@ -89,7 +89,12 @@ pub fn gc(repo: &Repository, progress: &dyn Progress) -> Result<GcReport> {
     refuse_if_another_gc_runs(storage, ttl)?;
     let mut report = GcReport::default();
 
-    for (name, plan) in load_plans(storage)? {
+    for (name, mut plan) in load_plans(storage)? {
+        if plan.leases.is_none() {
+            // A gc died between writing the plan and arming it: arm it now. The plan has been
+            // visible all along, so rule G1 holds for the leases listed here.
+            arm(storage, &name, &mut plan)?;
+        }
         if writers_finished(storage, &plan, ttl)? {
             sweep(repo, &name, &plan, &mut report)?;
         } else {
@@ -212,14 +217,20 @@ fn mark(repo: &Repository, progress: &dyn Progress, report: &mut GcReport) -> Re
     };
     // Order matters (rule G1): the plan is visible before the leases are listed.
     storage.put(&layout::plan(&name), &plan.encode())?;
+    arm(storage, &name, &mut plan)?;
+    Ok(Some((name, plan)))
+}
+
+/// Records the leases live now in a plan that is already stored (rule G1).
+fn arm(storage: &dyn Storage, name: &str, plan: &mut GcPlan) -> Result<()> {
     let writers = lease::list_leases(storage)?
         .into_iter()
         .filter(|(_, record)| record.as_ref().is_none_or(|r| r.operation != GC_OPERATION))
         .map(|(name, _)| name)
         .collect();
     plan.leases = Some(writers);
-    storage.put(&layout::plan(&name), &plan.encode())?;
-    Ok(Some((name, plan)))
+    storage.put(&layout::plan(name), &plan.encode())?;
+    Ok(())
 }
 
 /// Copies the kept blobs of sparse packs into new packs (sealed bytes move unchanged: a blob's
