@@ -1,0 +1,37 @@
+//! The architecture's dependency rule, checked: cli → engine → {storage, sources}, and nothing
+//! points back. (ARCHITECTURE.md, "Code map".)
+
+use std::path::Path;
+
+fn drydock_dependencies(crate_dir: &str) -> Vec<String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_dir).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut in_dependencies = false;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+        } else if in_dependencies && line.starts_with("drydock-") {
+            found.push(line.split(|c: char| c == '.' || c == ' ' || c == '=').next().unwrap().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    assert!(drydock_dependencies("storage").is_empty(), "storage must not depend on other drydock crates");
+    assert!(drydock_dependencies("sources").is_empty(), "sources must not depend on other drydock crates");
+    assert_eq!(drydock_dependencies("engine"), ["drydock-sources", "drydock-storage"]);
+    assert_eq!(drydock_dependencies("cli"), ["drydock-engine", "drydock-sources", "drydock-storage"]);
+}
+
+#[test]
+fn the_engine_does_not_speak_http_sql_or_terminals() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    for forbidden in ["axum", "hyper", "reqwest", "sqlx", "rusqlite", "clap", "indicatif", "anyhow"] {
+        assert!(!manifest.contains(&format!("\n{forbidden}")), "engine depends on {forbidden}");
+    }
+}
