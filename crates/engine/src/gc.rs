@@ -86,7 +86,7 @@ pub fn gc(repo: &Repository, progress: &dyn Progress) -> Result<GcReport> {
     let storage = repo.storage().as_ref();
     let ttl = repo.config().lease_ttl_secs;
     let gc_lease = Lease::acquire(repo.storage().clone(), GC_OPERATION, ttl)?;
-    refuse_if_another_gc_runs(storage, ttl)?;
+    refuse_if_another_gc_runs(storage, &gc_lease, ttl)?;
     let mut report = GcReport::default();
 
     for (name, mut plan) in load_plans(storage)? {
@@ -112,26 +112,15 @@ pub fn gc(repo: &Repository, progress: &dyn Progress) -> Result<GcReport> {
     Ok(report)
 }
 
-/// Two gc runs at once could each keep the copy the other deletes; the one whose lease sorts
-/// first among live gc leases proceeds, the others stop.
-fn refuse_if_another_gc_runs(storage: &dyn Storage, ttl: u64) -> Result<()> {
+/// Two gc runs at once could each keep the copy the other deletes (rule G4). A gc proceeds only
+/// if its own lease is the only live gc lease; two starting together may both stop, which is
+/// safe, whereas any tie-break would let one that listed early run beside one that listed late.
+fn refuse_if_another_gc_runs(storage: &dyn Storage, own: &Lease, ttl: u64) -> Result<()> {
     let now = crate::time::now_unix_secs();
-    let mut gcs: Vec<(u64, String)> = lease::list_leases(storage)?
-        .into_iter()
-        .filter_map(|(name, record)| record.map(|r| (name, r)))
-        .filter(|(_, r)| r.operation == GC_OPERATION && r.is_live(now, ttl))
-        .map(|(name, r)| (r.started_at_unix, name))
-        .collect();
-    gcs.sort();
-    let own_pid = std::process::id();
-    let first_is_ours = gcs.first().is_some_and(|(_, name)| {
-        storage
-            .get(&layout::lease(name))
-            .ok()
-            .and_then(|b| lease::LeaseRecord::decode(&b, name).ok())
-            .is_some_and(|r| r.pid == own_pid && r.hostname == crate::time::hostname())
+    let other = lease::list_leases(storage)?.into_iter().any(|(name, record)| {
+        name != own.name() && record.is_some_and(|r| r.operation == GC_OPERATION && r.is_live(now, ttl))
     });
-    if gcs.len() > 1 && !first_is_ours {
+    if other {
         return Err(Error::InvalidInput("another gc is running on this repository; try again when it ends".into()));
     }
     Ok(())

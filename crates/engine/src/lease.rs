@@ -103,6 +103,11 @@ impl Lease {
         Ok(Lease { storage, key, ttl, shared, refresher: Some(refresher) })
     }
 
+    /// The lease's object name under `leases/`.
+    pub fn name(&self) -> &str {
+        self.key.file_name()
+    }
+
     /// Fails if the lease may have expired in gc's eyes. Called right before committing.
     pub fn check_valid(&self) -> Result<()> {
         let last = self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).last_refresh;
