@@ -14,6 +14,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use drydock_sources::BlockSource;
 
+use crate::aligned::AlignedBuf;
 use crate::blob::BlobEncoder;
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
@@ -30,6 +31,8 @@ use crate::snapshot::{Manifest, SnapshotMeta};
 /// An index file is written after this many new packs, so a long backup interrupted late still
 /// leaves its stored packs indexed and reusable.
 const INDEX_PACKS_PER_FILE_MAX: usize = 256;
+/// Stored pack buffers kept for reuse: the packer fills one while the uploader stores another.
+const PACK_BUFFERS_SPARE_MAX: usize = 2;
 /// Read buffers in flight per worker: enough to keep workers fed while the reader waits on I/O.
 const READ_BUFFERS_PER_WORKER: usize = 2;
 
@@ -47,7 +50,7 @@ pub struct BackupReport {
 
 enum ReadItem {
     Zero { position: usize, len: usize },
-    Data { position: usize, buffer: Vec<u8> },
+    Data { position: usize, buffer: AlignedBuf },
 }
 
 struct NewBlob {
@@ -94,7 +97,8 @@ pub fn backup(
     // The lease is stored before the index and the plans are read: docs/concurrency.md, rule B1.
     let doomed = gc::packs_planned_for_deletion(repo.storage().as_ref())?;
     let mut known = HashSet::new();
-    for (_, file) in repo.load_index_files()? {
+    // A damaged index file only costs deduplication: its chunks are stored again.
+    for (_, file) in repo.load_index_files_lenient()?.0 {
         for pack in file.packs.iter().filter(|p| !doomed.contains(&p.id)) {
             known.extend(pack.blobs.iter().map(|b| b.id));
         }
@@ -113,12 +117,14 @@ pub fn backup(
     let workers = parallel::worker_count();
     let buffer_count = workers * READ_BUFFERS_PER_WORKER + 1;
     let (read_tx, read_rx) = bounded::<ReadItem>(buffer_count);
-    let (free_tx, free_rx) = bounded::<Vec<u8>>(buffer_count);
+    // Aligned, so image files are read with direct I/O (see `ImageFile::read_at`).
+    let (free_tx, free_rx) = bounded::<AlignedBuf>(buffer_count);
     for _ in 0..buffer_count {
-        free_tx.send(Vec::with_capacity(chunk_size)).expect("receiver alive");
+        free_tx.send(AlignedBuf::with_capacity(chunk_size)).expect("receiver alive");
     }
     let (blob_tx, blob_rx) = bounded::<NewBlob>(workers * 2);
     let (pack_tx, pack_rx) = bounded::<SealedPack>(0);
+    let (spent_tx, spent_rx) = bounded::<AlignedBuf>(PACK_BUFFERS_SPARE_MAX);
     let (result_tx, result_rx) = bounded::<ChunkResult>(buffer_count * 2);
     // Any thread that fails records the error and cancels the others.
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -159,18 +165,30 @@ pub fn backup(
         }
         drop((read_rx, free_tx, blob_tx, result_tx));
         scope.spawn(|| {
-            let mut writer = PackWriter::new(pack_capacity(&config));
+            // Buffers come back from the uploader once stored; a fresh one is made only when
+            // none is free, so a backup runs on two pack buffers whose pages stay mapped instead
+            // of faulting in (and zeroing) a new 32 MiB buffer for every pack.
+            let next_writer = || match spent_rx.try_recv() {
+                Ok(buffer) => PackWriter::reusing(buffer),
+                Err(_) => PackWriter::new(pack_capacity(&config)),
+            };
+            // Started when its first blob arrives rather than when the last pack is sent, so by
+            // then the uploader has usually handed back the buffer it stored.
+            let mut writer: Option<PackWriter> = None;
             for blob in blob_rx {
-                writer.add(blob.id, blob.flags, blob.raw_len, &blob.sealed);
-                if writer.len_bytes() >= config.pack_size_bytes_target as usize {
-                    let full = std::mem::replace(&mut writer, PackWriter::new(pack_capacity(&config)));
+                let filling = writer.get_or_insert_with(next_writer);
+                filling.add(blob.id, blob.flags, blob.raw_len, &blob.sealed);
+                if filling.len_bytes() >= config.pack_size_bytes_target as usize {
+                    let full = writer.take().expect("filled just above");
                     if pack_tx.send(full.finish(repo.keys())).is_err() {
                         return;
                     }
                 }
             }
-            if !writer.is_empty() && !stop.is_cancelled() {
-                let _ = pack_tx.send(writer.finish(repo.keys()));
+            if let Some(last) = writer
+                && !stop.is_cancelled()
+            {
+                let _ = pack_tx.send(last.finish(repo.keys()));
             }
             // Closing the channel is what ends the uploader's loop.
             drop(pack_tx);
@@ -182,6 +200,8 @@ pub fn backup(
                 for pack in &pack_rx {
                     repo.storage().put(&layout::pack(&pack.id), &pack.bytes)?;
                     let entry = PackEntry { id: pack.id, size_bytes: pack.bytes.len() as u64, blobs: pack.entries };
+                    // Full means the packer already has enough buffers: let this one go.
+                    let _ = spent_tx.try_send(pack.bytes);
                     unindexed.push(entry.clone());
                     all.push(entry);
                     if unindexed.len() >= INDEX_PACKS_PER_FILE_MAX {
@@ -258,7 +278,7 @@ fn process_chunk(
     encoder: &mut BlobEncoder,
     dedup: &Dedup,
     item: ReadItem,
-    free_tx: &Sender<Vec<u8>>,
+    free_tx: &Sender<AlignedBuf>,
     blob_tx: &Sender<NewBlob>,
 ) -> ChunkResult {
     let (position, buffer) = match item {
@@ -298,7 +318,7 @@ impl Reader<'_> {
     fn run(
         &self,
         chunk_count: usize,
-        free_rx: &Receiver<Vec<u8>>,
+        free_rx: &Receiver<AlignedBuf>,
         read_tx: &Sender<ReadItem>,
         cancel: &CancelToken,
         stop: &CancelToken,

@@ -178,9 +178,12 @@ fn mark(repo: &Repository, progress: &dyn Progress, report: &mut GcReport) -> Re
     for (id, pack) in &packs {
         let kept_bytes: u64 =
             pack.blobs.iter().filter(|b| keeper.get(&b.id) == Some(id)).map(|b| b.stored_len as u64).sum();
+        // Measured against the blobs, not the file: headers of a pack of tiny live blobs are
+        // not garbage, and repacking it would only rewrite it on every run.
+        let blob_bytes: u64 = pack.blobs.iter().map(|b| b.stored_len as u64).sum();
         if kept_bytes == 0 {
             doomed.push(*id);
-        } else if (kept_bytes as f64) < REPACK_USED_FRACTION_MIN * pack.size_bytes as f64 {
+        } else if (kept_bytes as f64) < REPACK_USED_FRACTION_MIN * blob_bytes as f64 {
             to_repack.push(pack);
         }
         progress.advance(1);

@@ -8,6 +8,7 @@
 //! Commands are plain functions taking an open [`Repository`]; progress, cancellation and
 //! per-item problems are passed in, and nothing here prints.
 
+mod aligned;
 mod blob;
 pub mod config;
 mod control;

@@ -7,6 +7,7 @@
 //! sealed with the 16-byte file header as associated data. It sits at the end so a pack can be
 //! written front to back; the trailing magic makes truncation visible.
 
+use crate::aligned::AlignedBuf;
 use crate::crypto::RepoKeys;
 use crate::error::{Error, Result};
 use crate::format::{self, HEADER_BYTES, MAGIC_PACK, Reader};
@@ -26,24 +27,31 @@ pub struct BlobEntry {
     pub flags: u8,
 }
 
-/// Accumulates blobs in memory until the pack is full.
+/// Accumulates blobs in memory until the pack is full. The buffer is aligned so local storage
+/// can write the pack with direct I/O, and reusable so a long backup does not fault in fresh
+/// pages for every pack.
 pub struct PackWriter {
-    bytes: Vec<u8>,
+    bytes: AlignedBuf,
     entries: Vec<BlobEntry>,
 }
 
 /// A finished pack, ready to store.
 pub struct SealedPack {
     pub id: PackId,
-    pub bytes: Vec<u8>,
+    pub bytes: AlignedBuf,
     pub entries: Vec<BlobEntry>,
 }
 
 impl PackWriter {
     pub fn new(capacity_bytes: usize) -> Self {
-        let mut bytes = Vec::with_capacity(capacity_bytes);
-        bytes.extend_from_slice(&format::header(MAGIC_PACK, PACK_VERSION));
-        PackWriter { bytes, entries: Vec::new() }
+        Self::reusing(AlignedBuf::with_capacity(capacity_bytes))
+    }
+
+    /// Starts a pack in `buffer` (typically a stored pack's, handed back), discarding its contents.
+    pub fn reusing(mut buffer: AlignedBuf) -> Self {
+        buffer.clear();
+        buffer.extend_from_slice(&format::header(MAGIC_PACK, PACK_VERSION));
+        PackWriter { bytes: buffer, entries: Vec::new() }
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -71,10 +79,10 @@ impl PackWriter {
             table.push(entry.flags);
         }
         let header = format::header(MAGIC_PACK, PACK_VERSION);
-        let before = self.bytes.len();
-        keys.cipher.seal_into(&header, &table, &mut self.bytes);
-        let sealed_len = (self.bytes.len() - before) as u32;
-        self.bytes.extend_from_slice(&sealed_len.to_le_bytes());
+        // Sealed apart and appended: the header is small next to the blobs, and sealing wants a Vec.
+        let sealed = keys.cipher.seal(&header, &table);
+        self.bytes.extend_from_slice(&sealed);
+        self.bytes.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(MAGIC_PACK.0);
         let id = PackId(*blake3::hash(&self.bytes).as_bytes());
         SealedPack { id, bytes: self.bytes, entries: self.entries }

@@ -1,5 +1,6 @@
 //! An open repository: storage, config and keys, and the reads every command shares.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use drydock_storage::{ObjectInfo, Storage};
@@ -69,6 +70,9 @@ pub struct RepoStats {
     pub chunks: usize,
     pub key_slots: usize,
 }
+
+/// How often index files are listed again when gc replaced some while they were being read.
+const INDEX_LISTINGS_MAX: usize = 8;
 
 /// Reads the config without a key: tells whether a passphrase is needed.
 pub fn probe(storage: &dyn Storage) -> Result<RepoConfig> {
@@ -290,16 +294,59 @@ impl Repository {
         IndexFile::decode(&self.keys, id, &self.storage.get(&layout::index(id))?)
     }
 
-    /// Every index file, read in parallel. Index files that vanished between list and get were
-    /// replaced by gc; their content lives in the replacement, which the list also shows.
+    /// Every readable index file, read in parallel, and the damaged ones beside them.
+    ///
+    /// gc replaces an index file by putting the new one before deleting the old, so a file that
+    /// vanishes between list and get has a replacement that a fresh listing shows: list again
+    /// until nothing vanished (a bounded number of times).
+    pub fn load_index_files_lenient(&self) -> Result<(Vec<(IndexId, IndexFile)>, Vec<(IndexId, Error)>)> {
+        let mut loaded: Vec<(IndexId, IndexFile)> = Vec::new();
+        let mut damaged: Vec<(IndexId, Error)> = Vec::new();
+        for _ in 0..INDEX_LISTINGS_MAX {
+            let seen: HashSet<IndexId> = loaded.iter().map(|(id, _)| *id).chain(damaged.iter().map(|(id, _)| *id)).collect();
+            let todo: Vec<IndexId> = self.index_ids()?.into_iter().filter(|id| !seen.contains(id)).collect();
+            let results = parallel::try_map(&todo, parallel::worker_count() * 2, |id| match self.load_index_file(id) {
+                Ok(file) => Ok(Some(Ok(file))),
+                Err(Error::Storage(e)) if e.is_not_found() => Ok(None),
+                Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => Ok(Some(Err(e))),
+                Err(e) => Err(e),
+            })?;
+            let mut vanished = false;
+            for (id, result) in todo.into_iter().zip(results) {
+                match result {
+                    Some(Ok(file)) => loaded.push((id, file)),
+                    Some(Err(e)) => damaged.push((id, e)),
+                    None => vanished = true,
+                }
+            }
+            if !vanished {
+                break;
+            }
+        }
+        Ok((loaded, damaged))
+    }
+
+    /// Every index file; a damaged one is an error (gc must not guess where chunks are).
     pub fn load_index_files(&self) -> Result<Vec<(IndexId, IndexFile)>> {
-        let ids = self.index_ids()?;
-        let files = parallel::try_map(&ids, parallel::worker_count() * 2, |id| match self.load_index_file(id) {
-            Ok(file) => Ok(Some(file)),
-            Err(Error::Storage(e)) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        })?;
-        Ok(ids.into_iter().zip(files).filter_map(|(id, file)| Some((id, file?))).collect())
+        let (loaded, damaged) = self.load_index_files_lenient()?;
+        match damaged.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(loaded),
+        }
+    }
+
+    /// The index as readers need it: packs that a gc plan will delete are added last, so a chunk
+    /// with a copy elsewhere is read from that copy (docs/concurrency.md, R1). Call after taking a
+    /// lease. Damaged index files are skipped and returned: they matter only if a needed chunk is
+    /// then missing.
+    pub fn load_index_for_reading(&self) -> Result<(ChunkIndex, Vec<(IndexId, Error)>)> {
+        let doomed = crate::gc::packs_planned_for_deletion(self.storage.as_ref())?;
+        let (files, damaged) = self.load_index_files_lenient()?;
+        let mut index = ChunkIndex::default();
+        let packs = files.iter().flat_map(|(_, f)| f.packs.iter());
+        packs.clone().filter(|p| !doomed.contains(&p.id)).for_each(|p| index.add_pack(p));
+        packs.filter(|p| doomed.contains(&p.id)).for_each(|p| index.add_pack(p));
+        Ok((index, damaged))
     }
 
     pub fn load_index(&self) -> Result<ChunkIndex> {

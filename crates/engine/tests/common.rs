@@ -1,12 +1,19 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use drydock_engine::backup::{BackupOptions, BackupReport, backup};
+use drydock_engine::id::SnapshotId;
 use drydock_engine::keys::KdfParams;
-use drydock_engine::{InitOptions, Repository};
-use drydock_storage::{MemoryStorage, Storage};
+use drydock_engine::restore::restore;
+use drydock_engine::verify::{Subset, VerifyOptions, VerifyReport, verify};
+use drydock_engine::{CancelToken, InitOptions, NoProgress, Repository};
+use drydock_sources::{ImageFile, StreamTarget};
+use drydock_storage::{LocalStorage, MemoryStorage, Storage};
 
 /// Cheap key derivation: tests open repositories hundreds of times.
 pub const TEST_KDF: KdfParams = KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 };
@@ -14,7 +21,7 @@ pub const PASSPHRASE: &[u8] = b"test passphrase";
 
 pub fn options() -> InitOptions {
     InitOptions {
-        chunk_size_bytes: 64 << 10,
+        chunk_size_bytes: CHUNK_BYTES as u32,
         pack_size_bytes_target: 1 << 20,
         kdf: TEST_KDF,
         ..InitOptions::encrypted(PASSPHRASE)
@@ -53,20 +60,7 @@ pub fn write_image(dir: &Path, name: &str, seed: u64) -> PathBuf {
     path
 }
 
-// ---- helpers shared by the gc, corruption, faults and keys tests ----
-
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::Mutex;
-
-use drydock_engine::backup::{BackupOptions, BackupReport, backup};
-use drydock_engine::id::SnapshotId;
-use drydock_engine::restore::restore;
-use drydock_engine::verify::{Subset, VerifyOptions, VerifyReport, verify};
-use drydock_engine::{CancelToken, NoProgress};
-use drydock_sources::{ImageFile, StreamTarget};
-use drydock_storage::LocalStorage;
-
+/// The chunk size of [`options`].
 pub const CHUNK_BYTES: usize = 64 << 10;
 /// Reorder window of in-memory restores: larger than any test image, so writers never wait.
 const REORDER_BYTES_MAX: u64 = 64 << 20;
@@ -143,4 +137,16 @@ pub fn count_under(storage: &dyn Storage, prefix: &str) -> usize {
 
 pub fn pack_bytes(storage: &dyn Storage) -> u64 {
     storage.list("packs/").unwrap().iter().map(|info| info.size_bytes).sum()
+}
+
+/// A temporary directory in memory (tmpfs) where the machine has one. For tests that open
+/// hundreds of leases on a `LocalStorage`: every lease put and delete syncs, which costs
+/// milliseconds on a busy disk and nothing on tmpfs, and the files are the same files.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let writable = std::fs::metadata(shm).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if writable && let Ok(dir) = tempfile::tempdir_in(shm) {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
 }

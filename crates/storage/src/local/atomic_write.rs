@@ -1,7 +1,9 @@
 //! Atomic, durable replacement of one file: the heart of `LocalStorage::put`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,14 +30,14 @@ pub(super) fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
     let temp = dir.join(temp_name());
     // Try the common case (directory exists) first: one syscall instead of a walk up the tree.
-    let mut file = match create_new(&temp) {
+    let file = match create_new(&temp) {
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
             create_dir_durably(dir)?;
             create_new(&temp)?
         }
         other => other?,
     };
-    let written = file.write_all(data).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&temp, path));
+    let written = write_contents(&file, data).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&temp, path));
     drop(file);
     if let Err(e) = written {
         // Best effort: if this fails too, the file is left for `remove_stale_temp_files`, and the
@@ -46,6 +48,63 @@ pub(super) fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     // The rename is only durable once the directory is. If this fails the new object is in place
     // and whole, but the caller must not count on it surviving a crash.
     sync_dir(dir)
+}
+
+/// Direct I/O needs the memory address, the file offset and the length to be multiples of the
+/// device's logical block size. 4096 covers every common device (512-byte and 4 KiB sectors);
+/// the engine's `AlignedBuf` starts its buffers on this boundary so packs qualify.
+pub(super) const DIRECT_IO_ALIGN_BYTES: usize = 4096;
+/// Smaller objects (index files, manifests, leases) are written through the page cache: the copy
+/// is negligible and direct I/O would only add a second write syscall for the tail.
+pub(super) const DIRECT_WRITE_BYTES_MIN: usize = 256 << 10;
+
+/// Writes `data` at the start of the empty file `file`.
+///
+/// Large writes bypass the page cache (O_DIRECT) for their aligned prefix: buffered writes cost
+/// a kernel copy of every byte into freshly allocated page-cache folios, which profiles showed as
+/// a quarter of a backup's CPU time, and the pages would only be written back by the fsync that
+/// follows anyway. The unaligned tail (less than one block) goes through the page cache. Where
+/// direct I/O is refused (a filesystem without it, stricter alignment than ours) everything is
+/// written buffered; the result is the same bytes either way, and the caller's fsync makes both
+/// durable.
+pub(super) fn write_contents(file: &File, data: &[u8]) -> io::Result<()> {
+    let direct_len = direct_prefix_len(data);
+    let mut done = 0;
+    if direct_len > 0 && set_direct(file, true).is_ok() {
+        match file.write_all_at(&data[..direct_len], 0) {
+            Ok(()) => done = direct_len,
+            // EINVAL: alignment refused after all. Rewrite from the start without O_DIRECT (a
+            // partial direct write left correct bytes, which are simply written again).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+        set_direct(file, false)?;
+    }
+    file.write_all_at(&data[done..], done as u64)
+}
+
+/// How many leading bytes of `data` may be written with O_DIRECT: the whole blocks, if the
+/// slice starts on an aligned address and is large enough to be worth it; else none.
+pub(super) fn direct_prefix_len(data: &[u8]) -> usize {
+    if data.len() < DIRECT_WRITE_BYTES_MIN || !(data.as_ptr() as usize).is_multiple_of(DIRECT_IO_ALIGN_BYTES) {
+        return 0;
+    }
+    data.len() - data.len() % DIRECT_IO_ALIGN_BYTES
+}
+
+/// Turns O_DIRECT on or off for an open file (Linux allows changing it with F_SETFL), so one
+/// descriptor writes both the direct prefix and the buffered tail.
+fn set_direct(file: &File, direct: bool) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = if direct { flags | libc::O_DIRECT } else { flags & !libc::O_DIRECT };
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn create_new(path: &Path) -> io::Result<File> {

@@ -139,3 +139,50 @@ fn io_errors_map_to_storage_error_kinds() {
     assert_eq!(kind_of(&io::Error::from_raw_os_error(28)), ErrorKind::NoSpace, "ENOSPC");
     assert_eq!(kind_of(&io::Error::from_raw_os_error(122)), ErrorKind::NoSpace, "EDQUOT");
 }
+
+/// `len` bytes of a non-repeating pattern starting at an address aligned for direct I/O, plus
+/// `shift` bytes before it so `&buffer[shift..]` is deliberately misaligned when `shift > 0`.
+fn aligned_pattern(len: usize, shift: usize) -> (Vec<u8>, usize) {
+    use super::atomic_write::DIRECT_IO_ALIGN_BYTES;
+    let mut buffer = vec![0u8; len + shift + DIRECT_IO_ALIGN_BYTES];
+    let start = buffer.as_ptr().align_offset(DIRECT_IO_ALIGN_BYTES) + shift;
+    for (i, byte) in buffer[start..start + len].iter_mut().enumerate() {
+        *byte = (i * 7 + i / 4096) as u8;
+    }
+    (buffer, start)
+}
+
+#[test]
+fn large_puts_read_back_exactly_whatever_their_alignment() {
+    use super::atomic_write::{DIRECT_IO_ALIGN_BYTES, DIRECT_WRITE_BYTES_MIN, direct_prefix_len};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = LocalStorage::open(dir.path()).unwrap();
+    let big = DIRECT_WRITE_BYTES_MIN + 3 * DIRECT_IO_ALIGN_BYTES;
+    // Aligned and block-sized, aligned with a short tail, misaligned in memory, and small.
+    for (i, (len, shift, direct)) in
+        [(big, 0, true), (big + 1, 0, true), (big - 1, 0, true), (big + 100, 1, false), (5000, 0, false)]
+            .into_iter()
+            .enumerate()
+    {
+        let (buffer, start) = aligned_pattern(len, shift);
+        let data = &buffer[start..start + len];
+        assert_eq!(direct_prefix_len(data) > 0, direct, "case {i}");
+        assert_eq!(direct_prefix_len(data) % DIRECT_IO_ALIGN_BYTES, 0);
+        let k = key(&format!("packs/0{i}/obj"));
+        storage.put(&k, data).unwrap();
+        assert_eq!(storage.get(&k).unwrap(), data, "case {i}");
+        assert_eq!(fs::metadata(dir.path().join(k.as_str())).unwrap().len(), len as u64);
+    }
+    assert!(temp_files(dir.path()).is_empty());
+}
+
+#[test]
+fn large_put_replaces_a_longer_object_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = LocalStorage::open(dir.path()).unwrap();
+    let k = key("packs/aa/obj");
+    storage.put(&k, &vec![9u8; 1 << 20]).unwrap();
+    let (buffer, start) = aligned_pattern(300 << 10, 0);
+    storage.put(&k, &buffer[start..start + (300 << 10)]).unwrap();
+    assert_eq!(storage.get(&k).unwrap(), &buffer[start..start + (300 << 10)]);
+}
