@@ -109,9 +109,8 @@ pub fn backup(
     let size_bytes = source.size_bytes();
     let chunk_size = config.chunk_size_bytes as usize;
     let chunk_count = size_bytes.div_ceil(chunk_size as u64) as usize;
-    let data_ranges = source
-        .data_ranges()
-        .map_err(|e| Error::io(format!("finding the data in {}", source.describe()), e))?;
+    let data_ranges =
+        source.data_ranges().map_err(|e| Error::io(format!("finding the data in {}", source.describe()), e))?;
     progress.start(size_bytes);
 
     let workers = parallel::worker_count();
@@ -148,7 +147,8 @@ pub fn backup(
             drop(read_tx);
         });
         for _ in 0..workers {
-            let (read_rx, free_tx, blob_tx, result_tx) = (read_rx.clone(), free_tx.clone(), blob_tx.clone(), result_tx.clone());
+            let (read_rx, free_tx, blob_tx, result_tx) =
+                (read_rx.clone(), free_tx.clone(), blob_tx.clone(), result_tx.clone());
             let dedup = &dedup;
             scope.spawn(move || {
                 let mut encoder = BlobEncoder::new(config.compression_level);
@@ -282,7 +282,9 @@ fn process_chunk(
     blob_tx: &Sender<NewBlob>,
 ) -> ChunkResult {
     let (position, buffer) = match item {
-        ReadItem::Zero { position, len } => return ChunkResult { position, id: ChunkId::ZERO, raw_len: len, new: false },
+        ReadItem::Zero { position, len } => {
+            return ChunkResult { position, id: ChunkId::ZERO, raw_len: len, new: false };
+        }
         ReadItem::Data { position, buffer } => (position, buffer),
     };
     let raw_len = buffer.len();
@@ -375,4 +377,3 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
-

@@ -65,7 +65,10 @@ pub fn decode(keys: &RepoKeys, id: &ChunkId, flags: u8, raw_len: u32, sealed: &[
         payload
     };
     if plaintext.len() != raw_len as usize {
-        return Err(Error::corrupt(object, format!("chunk {} has {} bytes, expected {raw_len}", id.short(), plaintext.len())));
+        return Err(Error::corrupt(
+            object,
+            format!("chunk {} has {} bytes, expected {raw_len}", id.short(), plaintext.len()),
+        ));
     }
     if keys.chunk_id(&plaintext) != *id {
         return Err(Error::corrupt(object, format!("chunk {} does not hash to its id", id.short())));

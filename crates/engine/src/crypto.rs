@@ -34,7 +34,7 @@ impl std::fmt::Debug for MasterKey {
 /// Seals and opens byte strings. `Plain` is for repositories created without encryption: it
 /// still authenticates (a keyed BLAKE3 tag) so that corruption is detected the same way.
 pub enum Cipher {
-    Aes256Gcm(LessSafeKey),
+    Aes256Gcm(Box<LessSafeKey>),
     Plain { mac_key: [u8; KEY_BYTES] },
 }
 
@@ -50,9 +50,9 @@ impl RepoKeys {
         let derive = |context: &str| blake3::derive_key(context, &master.0);
         let cipher = if encrypted {
             let data_key = derive("drydock 2026-11 data key (aes-256-gcm)");
-            Cipher::Aes256Gcm(LessSafeKey::new(
+            Cipher::Aes256Gcm(Box::new(LessSafeKey::new(
                 UnboundKey::new(&AES_256_GCM, &data_key).expect("32-byte key is valid for AES-256-GCM"),
-            ))
+            )))
         } else {
             Cipher::Plain { mac_key: derive("drydock 2026-11 data mac key (plain)") }
         };

@@ -59,10 +59,9 @@ pub fn seal_object(keys: &RepoKeys, magic: Magic, version: u16, body: &[u8]) -> 
 pub fn open_object(keys: &RepoKeys, magic: Magic, version_max: u16, object: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     check_header(bytes, magic, version_max, object)?;
     let (header, sealed) = bytes.split_at(HEADER_BYTES);
-    let compressed = keys
-        .cipher
-        .open(header, sealed)
-        .ok_or_else(|| Error::corrupt(object, "failed authentication (altered, truncated or from another repository)"))?;
+    let compressed = keys.cipher.open(header, sealed).ok_or_else(|| {
+        Error::corrupt(object, "failed authentication (altered, truncated or from another repository)")
+    })?;
     decompress_bounded(&compressed, METADATA_BYTES_MAX, object)
 }
 

@@ -144,7 +144,10 @@ fn writers_finished(storage: &dyn Storage, plan: &GcPlan, ttl: u64) -> Result<bo
 fn referenced_chunks(repo: &Repository) -> Result<HashSet<ChunkId>> {
     let (snapshots, damaged) = repo.load_snapshots_lenient()?;
     if let Some((id, e)) = damaged.into_iter().next() {
-        return Err(Error::InvalidInput(format!("gc stopped: snapshot {} is unreadable ({e}); run verify", id.short())));
+        return Err(Error::InvalidInput(format!(
+            "gc stopped: snapshot {} is unreadable ({e}); run verify",
+            id.short()
+        )));
     }
     Ok(snapshots.into_iter().flat_map(|(_, m)| m.chunks).filter(|c| !c.is_zero()).collect())
 }

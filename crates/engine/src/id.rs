@@ -74,7 +74,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {

@@ -77,7 +77,7 @@ fn slot_aad(name: &str) -> Vec<u8> {
 
 fn wrapping_cipher(kek: &[u8; KEY_BYTES]) -> crypto::Cipher {
     let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, kek).expect("32-byte key");
-    crypto::Cipher::Aes256Gcm(ring::aead::LessSafeKey::new(key))
+    crypto::Cipher::Aes256Gcm(Box::new(ring::aead::LessSafeKey::new(key)))
 }
 
 impl KeySlot {

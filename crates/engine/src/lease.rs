@@ -93,8 +93,10 @@ impl Lease {
         let record = LeaseRecord::current(operation);
         let started = Instant::now();
         storage.put(&key, &record.encode())?;
-        let shared =
-            Arc::new(Shared { state: Mutex::new(RefreshState { stop: false, last_refresh: started }), wake: Condvar::new() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(RefreshState { stop: false, last_refresh: started }),
+            wake: Condvar::new(),
+        });
         let ttl = Duration::from_secs(ttl_secs.max(4));
         let refresher = {
             let (storage, key, shared) = (storage.clone(), key.clone(), shared.clone());

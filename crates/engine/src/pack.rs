@@ -100,10 +100,8 @@ pub fn header_len_from_trailer(trailer: &[u8], object: &str) -> Result<usize> {
 /// Opens the sealed pack header and checks every entry lies inside the blob area.
 pub fn decode_header(keys: &RepoKeys, sealed: &[u8], pack_size: u64, object: &str) -> Result<Vec<BlobEntry>> {
     let header = format::header(MAGIC_PACK, PACK_VERSION);
-    let table = keys
-        .cipher
-        .open(&header, sealed)
-        .ok_or_else(|| Error::corrupt(object, "pack header failed authentication"))?;
+    let table =
+        keys.cipher.open(&header, sealed).ok_or_else(|| Error::corrupt(object, "pack header failed authentication"))?;
     let mut reader = Reader::new(&table, object);
     let count = reader.u32()? as usize;
     if count.saturating_mul(ENTRY_BYTES) != reader.remaining() {

@@ -71,6 +71,9 @@ pub struct RepoStats {
     pub key_slots: usize,
 }
 
+/// Objects read leniently: the readable ones, and the damaged ones with what is wrong.
+pub type Loaded<Id, T> = (Vec<(Id, T)>, Vec<(Id, Error)>);
+
 /// How often index files are listed again when gc replaced some while they were being read.
 const INDEX_LISTINGS_MAX: usize = 8;
 
@@ -197,7 +200,10 @@ impl Repository {
             _ => return Err(Error::InvalidInput(format!("key slot prefix {id_prefix} is ambiguous"))),
         };
         if slots.len() == 1 {
-            return Err(Error::InvalidInput(format!("key slot {} is the last one; removing it would lock the repository for ever", slot.id)));
+            return Err(Error::InvalidInput(format!(
+                "key slot {} is the last one; removing it would lock the repository for ever",
+                slot.id
+            )));
         }
         self.storage.delete(&layout::key_slot(&slot.id))?;
         Ok(slot.id.clone())
@@ -245,11 +251,10 @@ impl Repository {
 
     /// Like [`Repository::load_snapshots`], but damaged manifests come back as errors beside the
     /// readable ones.
-    pub fn load_snapshots_lenient(&self) -> Result<(Vec<(SnapshotId, Manifest)>, Vec<(SnapshotId, Error)>)> {
+    pub fn load_snapshots_lenient(&self) -> Result<Loaded<SnapshotId, Manifest>> {
         let ids = self.snapshot_ids()?;
-        let results = parallel::try_map(&ids, parallel::worker_count() * 2, |id| {
-            Ok::<_, Error>(self.load_snapshot(id))
-        })?;
+        let results =
+            parallel::try_map(&ids, parallel::worker_count() * 2, |id| Ok::<_, Error>(self.load_snapshot(id)))?;
         let mut good = Vec::new();
         let mut bad = Vec::new();
         for (id, result) in ids.into_iter().zip(results) {
@@ -270,13 +275,12 @@ impl Repository {
         if let Some(id) = SnapshotId::from_hex(wanted).filter(|id| ids.contains(id)) {
             return Ok((id, self.load_snapshot(&id)?));
         }
-        let by_prefix: Vec<_> =
-            ids.iter().filter(|id| wanted.len() >= 4 && id.to_hex().starts_with(wanted)).collect();
+        let by_prefix: Vec<_> = ids.iter().filter(|id| wanted.len() >= 4 && id.to_hex().starts_with(wanted)).collect();
         if let [id] = by_prefix.as_slice() {
             return Ok((**id, self.load_snapshot(id)?));
         }
         let snapshots = self.load_snapshots()?;
-        let by_name = snapshots.into_iter().filter(|(_, m)| m.meta.name == wanted).next_back();
+        let by_name = snapshots.into_iter().rfind(|(_, m)| m.meta.name == wanted);
         match (by_name, by_prefix.len()) {
             (Some(found), _) => Ok(found),
             (None, 0) => Err(Error::NotFound(format!("no snapshot with id or name {wanted:?}"))),
@@ -299,18 +303,20 @@ impl Repository {
     /// gc replaces an index file by putting the new one before deleting the old, so a file that
     /// vanishes between list and get has a replacement that a fresh listing shows: list again
     /// until nothing vanished (a bounded number of times).
-    pub fn load_index_files_lenient(&self) -> Result<(Vec<(IndexId, IndexFile)>, Vec<(IndexId, Error)>)> {
+    pub fn load_index_files_lenient(&self) -> Result<Loaded<IndexId, IndexFile>> {
         let mut loaded: Vec<(IndexId, IndexFile)> = Vec::new();
         let mut damaged: Vec<(IndexId, Error)> = Vec::new();
         for _ in 0..INDEX_LISTINGS_MAX {
-            let seen: HashSet<IndexId> = loaded.iter().map(|(id, _)| *id).chain(damaged.iter().map(|(id, _)| *id)).collect();
+            let seen: HashSet<IndexId> =
+                loaded.iter().map(|(id, _)| *id).chain(damaged.iter().map(|(id, _)| *id)).collect();
             let todo: Vec<IndexId> = self.index_ids()?.into_iter().filter(|id| !seen.contains(id)).collect();
-            let results = parallel::try_map(&todo, parallel::worker_count() * 2, |id| match self.load_index_file(id) {
-                Ok(file) => Ok(Some(Ok(file))),
-                Err(Error::Storage(e)) if e.is_not_found() => Ok(None),
-                Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => Ok(Some(Err(e))),
-                Err(e) => Err(e),
-            })?;
+            let results =
+                parallel::try_map(&todo, parallel::worker_count() * 2, |id| match self.load_index_file(id) {
+                    Ok(file) => Ok(Some(Ok(file))),
+                    Err(Error::Storage(e)) if e.is_not_found() => Ok(None),
+                    Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => Ok(Some(Err(e))),
+                    Err(e) => Err(e),
+                })?;
             let mut vanished = false;
             for (id, result) in todo.into_iter().zip(results) {
                 match result {

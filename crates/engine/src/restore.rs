@@ -57,7 +57,7 @@ pub fn restore(
     let label = format!("snapshot {} ({})", snapshot_id.short(), manifest.meta.name);
     let (index, damaged_index_files) = repo.load_index_for_reading()?;
     // A chunk missing while an index file is damaged: the damage is the cause to report.
-    let (batches, zero_runs) =
+    let Plan { batches, zero_runs } =
         plan(manifest, &index, &label).map_err(|e| damaged_index_files.into_iter().next().map_or(e, |(_, d)| d))?;
     progress.start(manifest.meta.size_bytes);
 
@@ -69,6 +69,7 @@ pub fn restore(
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let written = AtomicUsize::new(0);
     let readers = crate::parallel::worker_count().max(RESTORE_READERS_MIN);
+    let job = Job { repo, index: &index, manifest, target: target.as_ref(), progress, label: &label };
     std::thread::scope(|scope| {
         for _ in 0..readers {
             scope.spawn(|| {
@@ -78,9 +79,7 @@ pub fn restore(
                     if i >= batches.len() || failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
                         return;
                     }
-                    let result = cancel.check().and_then(|()| {
-                        restore_batch(repo, &index, manifest, &batches[i], target.as_ref(), &mut aligned, progress, &label)
-                    });
+                    let result = cancel.check().and_then(|()| job.restore_batch(&batches[i], &mut aligned));
                     match result {
                         Ok(bytes) => {
                             written.fetch_add(bytes, Ordering::Relaxed);
@@ -111,7 +110,13 @@ pub fn restore(
 
 /// Splits the image into ranged reads (in image order, so a stream target's reorder window
 /// stays small) and runs of zero chunks.
-fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<(Vec<Batch>, Vec<(u64, u64)>)> {
+struct Plan {
+    batches: Vec<Batch>,
+    /// (offset, length) of runs of zero chunks.
+    zero_runs: Vec<(u64, u64)>,
+}
+
+fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<Plan> {
     let mut batches: Vec<Batch> = Vec::new();
     let mut zero_runs: Vec<(u64, u64)> = Vec::new();
     for (position, id) in manifest.chunks.iter().enumerate() {
@@ -124,10 +129,16 @@ fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<(Vec<Bat
             continue;
         }
         let location = *index.get(id).ok_or_else(|| {
-            Error::corrupt(label, format!("chunk {} at offset {start} is in no index (its pack is missing)", id.short()))
+            Error::corrupt(
+                label,
+                format!("chunk {} at offset {start} is in no index (its pack is missing)", id.short()),
+            )
         })?;
         if location.raw_len as u64 != len {
-            return Err(Error::corrupt(label, format!("chunk {} has length {}, expected {len}", id.short(), location.raw_len)));
+            return Err(Error::corrupt(
+                label,
+                format!("chunk {} has length {}, expected {len}", id.short(), location.raw_len),
+            ));
         }
         let blob_start = location.offset as u64;
         let blob_end = blob_start + location.stored_len as u64;
@@ -142,52 +153,61 @@ fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<(Vec<Bat
             batch.end = blob_end;
             batch.blobs.push((position, *id, location));
         } else {
-            batches.push(Batch { pack: location.pack, start: blob_start, end: blob_end, blobs: vec![(position, *id, location)] });
+            batches.push(Batch {
+                pack: location.pack,
+                start: blob_start,
+                end: blob_end,
+                blobs: vec![(position, *id, location)],
+            });
         }
     }
-    Ok((batches, zero_runs))
+    Ok(Plan { batches, zero_runs })
 }
 
-fn restore_batch(
-    repo: &Repository,
-    index: &ChunkIndex,
-    manifest: &Manifest,
-    batch: &Batch,
-    target: &dyn RestoreTarget,
-    aligned: &mut AlignedBuf,
-    progress: &dyn Progress,
-    label: &str,
-) -> Result<usize> {
-    let pack_id = index.packs[batch.pack as usize];
-    let object = format!("pack {} (needed by {label})", pack_id.short());
-    let bytes = repo
-        .storage()
-        .get_range(&layout::pack(&pack_id), batch.start, batch.end - batch.start)
-        .map_err(|e| match e.kind {
-            ErrorKind::NotFound => Error::corrupt(&object, "is missing"),
-            ErrorKind::OutOfRange => Error::corrupt(&object, "is shorter than its index says (truncated)"),
-            _ => e.into(),
-        })?;
-    let mut written = 0;
-    for (position, id, location) in &batch.blobs {
-        let from = (location.offset as u64 - batch.start) as usize;
-        let sealed = &bytes[from..from + location.stored_len as usize];
-        let plaintext = blob::decode(repo.keys(), id, location.flags, location.raw_len, sealed, &object)?;
-        let (offset, _) = manifest.chunk_range(*position);
-        // An aligned copy lets a file target skip the page cache: a copy in user space is much
-        // cheaper than the kernel's copy into page-cache folios under the inode lock.
-        let data = if target.prefers_aligned_writes() {
-            aligned.clear();
-            aligned.extend_from_slice(&plaintext);
-            &aligned[..]
-        } else {
-            &plaintext[..]
-        };
-        target.write_at(data, offset).map_err(|e| Error::io(format!("writing {}", target.describe()), e))?;
-        progress.advance(plaintext.len() as u64);
-        written += plaintext.len();
+/// What every reader thread shares.
+struct Job<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    manifest: &'a Manifest,
+    target: &'a dyn RestoreTarget,
+    progress: &'a dyn Progress,
+    label: &'a str,
+}
+
+impl Job<'_> {
+    /// Reads one batch, checks every chunk in it, and writes the chunks at their offsets.
+    fn restore_batch(&self, batch: &Batch, aligned: &mut AlignedBuf) -> Result<usize> {
+        let Job { repo, index, manifest, target, progress, label } = *self;
+        let pack_id = index.packs[batch.pack as usize];
+        let object = format!("pack {} (needed by {label})", pack_id.short());
+        let bytes = repo.storage().get_range(&layout::pack(&pack_id), batch.start, batch.end - batch.start).map_err(
+            |e| match e.kind {
+                ErrorKind::NotFound => Error::corrupt(&object, "is missing"),
+                ErrorKind::OutOfRange => Error::corrupt(&object, "is shorter than its index says (truncated)"),
+                _ => e.into(),
+            },
+        )?;
+        let mut written = 0;
+        for (position, id, location) in &batch.blobs {
+            let from = (location.offset as u64 - batch.start) as usize;
+            let sealed = &bytes[from..from + location.stored_len as usize];
+            let plaintext = blob::decode(repo.keys(), id, location.flags, location.raw_len, sealed, &object)?;
+            let (offset, _) = manifest.chunk_range(*position);
+            // An aligned copy lets a file target skip the page cache: a copy in user space is much
+            // cheaper than the kernel's copy into page-cache folios under the inode lock.
+            let data = if target.prefers_aligned_writes() {
+                aligned.clear();
+                aligned.extend_from_slice(&plaintext);
+                &aligned[..]
+            } else {
+                &plaintext[..]
+            };
+            target.write_at(data, offset).map_err(|e| Error::io(format!("writing {}", target.describe()), e))?;
+            progress.advance(plaintext.len() as u64);
+            written += plaintext.len();
+        }
+        Ok(written)
     }
-    Ok(written)
 }
 
 #[cfg(test)]

@@ -24,7 +24,10 @@ use crate::snapshot::Manifest;
 pub enum Subset {
     All,
     /// Part `n` of `t` (1-based): run 1/7 … 7/7 on successive days to read everything weekly.
-    Part { n: u32, t: u32 },
+    Part {
+        n: u32,
+        t: u32,
+    },
     /// About this percentage of packs, chosen by id (the same packs every time).
     Percent(f64),
 }
@@ -166,7 +169,7 @@ pub fn verify(
         let counters = Mutex::new((0usize, 0u64, 0u64));
         parallel::try_map(&selected, parallel::worker_count(), |pack| {
             cancel.check()?;
-            let (problems, chunks) = read_pack(repo, pack)?;
+            let PackDamage { problems, lost: chunks } = read_pack(repo, pack)?;
             let mut c = counters.lock().unwrap_or_else(|e| e.into_inner());
             *c = (c.0 + 1, c.1 + pack.blobs.len() as u64, c.2 + pack.size_bytes);
             found.lock().unwrap_or_else(|e| e.into_inner()).extend(problems.into_iter().map(|p| (p, chunks.clone())));
@@ -195,16 +198,26 @@ fn blob_ids(pack: &PackEntry) -> HashSet<ChunkId> {
 
 /// Reads one pack whole and checks its name, header and every blob. Returns the problems as
 /// (object, message) and the chunks that cannot be read from it.
-fn read_pack(repo: &Repository, pack: &PackEntry) -> Result<(Vec<(String, String)>, HashSet<ChunkId>)> {
+/// What reading one pack found: (object, message) problems, and the chunks it cannot give back.
+struct PackDamage {
+    problems: Vec<(String, String)>,
+    lost: HashSet<ChunkId>,
+}
+
+fn read_pack(repo: &Repository, pack: &PackEntry) -> Result<PackDamage> {
     let object = format!("pack {}", pack.id.short());
     let bytes = match repo.storage().get(&layout::pack(&pack.id)) {
         Ok(bytes) => bytes,
-        Err(e) if e.is_not_found() => return Ok((vec![(object, "is missing".into())], blob_ids(pack))),
+        Err(e) if e.is_not_found() => {
+            return Ok(PackDamage { problems: vec![(object, "is missing".into())], lost: blob_ids(pack) });
+        }
         Err(e) => return Err(e.into()),
     };
     let mut problems = Vec::new();
     match pack::parse(repo.keys(), &pack.id, &bytes, &object) {
-        Ok(entries) if entries != pack.blobs => problems.push((object.clone(), "header disagrees with the index".into())),
+        Ok(entries) if entries != pack.blobs => {
+            problems.push((object.clone(), "header disagrees with the index".into()))
+        }
         Ok(_) => {}
         Err(e) => problems.push((object.clone(), e.to_string())),
     }
@@ -222,7 +235,7 @@ fn read_pack(repo: &Repository, pack: &PackEntry) -> Result<(Vec<(String, String
             lost.insert(blob.id);
         }
     }
-    Ok((problems, lost))
+    Ok(PackDamage { problems, lost })
 }
 
 /// Fills in each problem's affected snapshots.

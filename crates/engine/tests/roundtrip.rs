@@ -36,7 +36,9 @@ fn backup_then_restore_is_bit_exact_and_second_backup_stores_only_changes() {
     restore(&reopened, &id, &manifest, target, &NoProgress, &CancelToken::new()).unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&image).unwrap());
 
-    let report = verify(&reopened, &VerifyOptions { read_data: Some(Subset::All) }, &|_| {}, &NoProgress, &CancelToken::new()).unwrap();
+    let report =
+        verify(&reopened, &VerifyOptions { read_data: Some(Subset::All) }, &|_| {}, &NoProgress, &CancelToken::new())
+            .unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.chunks_read > 0);
 }

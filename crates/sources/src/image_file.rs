@@ -95,7 +95,7 @@ impl BlockSource for ImageFile {
 
     fn data_ranges(&self) -> io::Result<Vec<Range<u64>>> {
         if self.is_block_device || self.size_bytes == 0 {
-            return Ok(vec![0..self.size_bytes]);
+            return Ok(std::iter::once(0..self.size_bytes).collect());
         }
         let mut ranges = Vec::new();
         let mut offset = 0;
@@ -104,7 +104,7 @@ impl BlockSource for ImageFile {
                 Ok(Some(start)) => start,
                 Ok(None) => break,
                 // Filesystems without SEEK_DATA support: treat everything as data.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(vec![0..self.size_bytes]),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(std::iter::once(0..self.size_bytes).collect()),
                 Err(e) => return Err(e),
             };
             let end = self.seek(start, libc::SEEK_HOLE)?.unwrap_or(self.size_bytes).min(self.size_bytes);
@@ -160,7 +160,9 @@ mod tests {
         let mut buffer = vec![0u8; 65536 + 2 * DIRECT_IO_ALIGN_BYTES];
         let aligned = buffer.as_ptr().align_offset(DIRECT_IO_ALIGN_BYTES);
         // (offset, length, misalignment of the buffer)
-        for (offset, len, shift) in [(0, 65536, 0), (65536, 65536, 1), (3 * 65536, 1234, 0), (2 * 65536, 65536 + 1234, 0), (4096, 100, 0)] {
+        for (offset, len, shift) in
+            [(0, 65536, 0), (65536, 65536, 1), (3 * 65536, 1234, 0), (2 * 65536, 65536 + 1234, 0), (4096, 100, 0)]
+        {
             let mut whole = vec![0u8; len + DIRECT_IO_ALIGN_BYTES];
             let start = whole.as_ptr().align_offset(DIRECT_IO_ALIGN_BYTES) + shift;
             let buf = &mut whole[start..start + len];
