@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "drydock", version, about = "Incremental, deduplicated, encrypted backups of disk images and block devices")]
+#[command(
+    name = "drydock",
+    version,
+    about = "Incremental, deduplicated, encrypted backups of disk images and block devices"
+)]
 pub struct Cli {
     /// Repository directory.
     #[arg(long, global = true, env = "DRYDOCK_REPO", value_name = "PATH")]

@@ -34,10 +34,10 @@ fn backup(cli: &Cli, args: &BackupArgs, cancel: &CancelToken) -> Result<ExitCode
     let report = drydock_engine::backup::backup(&repo, &source, &options, &bar, cancel)?;
     bar.finish();
     if cli.json {
-        print_json(&SnapshotView::new(&report.id, &report.meta));
+        print_json(&SnapshotView::new(&report.id, &report.meta))?;
     } else {
         let seconds = report.meta.duration_ms as f64 / 1000.0;
-        println!(
+        outln!(
             "snapshot {} ({}) saved: {} in {seconds:.1}s ({}/s), {} new chunks, {} stored",
             report.id.short(),
             report.meta.name,
@@ -55,11 +55,11 @@ fn list(cli: &Cli) -> Result<ExitCode> {
     let snapshots = repo.load_snapshots()?;
     if cli.json {
         let views: Vec<_> = snapshots.iter().map(|(id, m)| SnapshotView::new(id, &m.meta)).collect();
-        print_json(&views);
+        print_json(&views)?;
     } else {
-        println!("{}", view::SNAPSHOT_HEADER);
+        outln!("{}", view::SNAPSHOT_HEADER);
         for (id, manifest) in &snapshots {
-            println!("{}", view::snapshot_line(id, &manifest.meta));
+            outln!("{}", view::snapshot_line(id, &manifest.meta));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -83,9 +83,9 @@ fn restore(cli: &Cli, args: &RestoreArgs, cancel: &CancelToken) -> Result<ExitCo
             "size_bytes": report.bytes_total,
             "bytes_written": report.bytes_written,
             "duration_ms": report.duration_ms,
-        }));
+        }))?;
     } else if !to_stdout {
-        println!(
+        outln!(
             "restored snapshot {} ({}) to {}: {} ({} written, rest sparse) in {:.1}s",
             id.short(),
             manifest.meta.name,
@@ -101,16 +101,17 @@ fn restore(cli: &Cli, args: &RestoreArgs, cancel: &CancelToken) -> Result<ExitCo
 fn forget(cli: &Cli, wanted: &[String]) -> Result<ExitCode> {
     let repo: Repository = crate::open_repo(cli)?;
     // Resolve every name first: a typo in the third argument must not leave the first two gone.
-    let resolved = wanted.iter().map(|w| repo.find_snapshot(w).map(|(id, m)| (id, m.meta))).collect::<Result<Vec<_>, _>>()?;
+    let resolved =
+        wanted.iter().map(|w| repo.find_snapshot(w).map(|(id, m)| (id, m.meta))).collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<_> = resolved.iter().map(|(id, _)| *id).collect();
     drydock_engine::forget::forget(&repo, &ids)?;
     if cli.json {
-        print_json(&json!({ "forgotten": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>() }));
+        print_json(&json!({ "forgotten": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>() }))?;
     } else {
         for (id, meta) in &resolved {
-            println!("forgot snapshot {} ({})", id.short(), meta.name);
+            outln!("forgot snapshot {} ({})", id.short(), meta.name);
         }
-        println!("run `drydock repo gc` to free the space");
+        outln!("run `drydock repo gc` to free the space");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,15 @@
 //! The `drydock` command. It parses arguments, calls the engine and prints; all the work is in
 //! the library crates.
 
+/// `println!` that fails instead of panicking when standard output is closed, as it is in
+/// `drydock image list | head -1`. Defined before the modules so that they can use it.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(crate::stdout_failed)?
+    }};
+}
+
 mod args;
 mod image_cmd;
 mod passphrase;
@@ -39,6 +48,10 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<ExitCode> {
         Command::Repo(command) => repo_cmd::run(cli, command, cancel),
         Command::Image(command) => image_cmd::run(cli, command, cancel),
     }
+}
+
+pub fn stdout_failed(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!("writing to standard output: {e}")
 }
 
 pub fn repo_path(cli: &Cli) -> Result<&Path> {

@@ -20,7 +20,8 @@ pub fn new(file: Option<&Path>, env: &str) -> Result<Vec<u8>> {
 
 fn obtain(file: Option<&Path>, env: &str, prompt: &str, confirm: bool) -> Result<Vec<u8>> {
     let passphrase = if let Some(path) = file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading password file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading password file {}", path.display()))?;
         text.lines().next().unwrap_or_default().to_string()
     } else if let Ok(value) = std::env::var(env) {
         value

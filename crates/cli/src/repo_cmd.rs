@@ -56,11 +56,11 @@ fn init(cli: &Cli, args: &InitArgs) -> Result<ExitCode> {
             "chunk_size_bytes": config.chunk_size_bytes,
             "compression_level": config.compression_level,
             "pack_size_bytes_target": config.pack_size_bytes_target,
-        }));
+        }))?;
     } else {
-        println!("created repository {} at {}", config.repository_id, path.display());
+        outln!("created repository {} at {}", config.repository_id, path.display());
         if config.encryption == Encryption::None {
-            println!("warning: this repository is NOT encrypted");
+            outln!("warning: this repository is NOT encrypted");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -71,18 +71,18 @@ fn info(cli: &Cli) -> Result<ExitCode> {
     let stats = repo.stats()?;
     let config = repo.config();
     if cli.json {
-        print_json(&json!({ "config": config_view(config), "stats": stats }));
+        print_json(&json!({ "config": config_view(config), "stats": stats }))?;
     } else {
-        println!("repository   {}", config.repository_id);
-        println!("created      {}", config.created_at);
-        println!("encryption   {}", serde_json::to_string(&config.encryption)?.trim_matches('"'));
-        println!("chunk size   {}", bytes(config.chunk_size_bytes as u64));
-        println!("compression  zstd level {}", config.compression_level);
-        println!("snapshots    {}", stats.snapshots);
-        println!("packs        {} ({})", stats.packs, bytes(stats.pack_bytes));
-        println!("chunks       {}", stats.chunks);
-        println!("index files  {}", stats.index_files);
-        println!("key slots    {}", stats.key_slots);
+        outln!("repository   {}", config.repository_id);
+        outln!("created      {}", config.created_at);
+        outln!("encryption   {}", serde_json::to_string(&config.encryption)?.trim_matches('"'));
+        outln!("chunk size   {}", bytes(config.chunk_size_bytes as u64));
+        outln!("compression  zstd level {}", config.compression_level);
+        outln!("snapshots    {}", stats.snapshots);
+        outln!("packs        {} ({})", stats.packs, bytes(stats.pack_bytes));
+        outln!("chunks       {}", stats.chunks);
+        outln!("index files  {}", stats.index_files);
+        outln!("key slots    {}", stats.key_slots);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -105,27 +105,27 @@ fn key(cli: &Cli, command: &KeyCommand) -> Result<ExitCode> {
         KeyCommand::Add(args) => {
             let new = passphrase::new(args.new_password_file.as_deref(), passphrase::NEW_PASSWORD_ENV)?;
             let id = repo.add_key(&new, KdfParams::default())?;
-            if cli.json { print_json(&json!({ "id": id })) } else { println!("added key slot {id}") }
+            if cli.json { print_json(&json!({ "id": id }))? } else { outln!("added key slot {id}") }
         }
         KeyCommand::List => {
             let slots = repo.list_keys()?;
             if cli.json {
-                print_json(&slots);
+                print_json(&slots)?;
             } else {
                 for slot in slots {
                     let marker = if slot.current { "*" } else { " " };
-                    println!("{marker} {}  {}  {}@{}", slot.id, slot.created_at, slot.username, slot.hostname);
+                    outln!("{marker} {}  {}  {}@{}", slot.id, slot.created_at, slot.username, slot.hostname);
                 }
             }
         }
         KeyCommand::Remove { id } => {
             let removed = repo.remove_key(id)?;
-            if cli.json { print_json(&json!({ "removed": removed })) } else { println!("removed key slot {removed}") }
+            if cli.json { print_json(&json!({ "removed": removed }))? } else { outln!("removed key slot {removed}") }
         }
         KeyCommand::Passwd(args) => {
             let new = passphrase::new(args.new_password_file.as_deref(), passphrase::NEW_PASSWORD_ENV)?;
             let id = repo.change_passphrase(&new, KdfParams::default())?;
-            if cli.json { print_json(&json!({ "id": id })) } else { println!("passphrase changed (key slot {id})") }
+            if cli.json { print_json(&json!({ "id": id }))? } else { outln!("passphrase changed (key slot {id})") }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -161,9 +161,9 @@ fn verify(cli: &Cli, args: &VerifyArgs, cancel: &CancelToken) -> Result<ExitCode
     )?;
     bar.finish();
     if json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "checked {} snapshots, {} index files, {} packs; read {} packs ({}, {} chunks); {} problems",
             report.snapshots_checked,
             report.index_files_checked,
@@ -181,9 +181,9 @@ fn gc(cli: &Cli) -> Result<ExitCode> {
     let repo = crate::open_repo(cli)?;
     let report = drydock_engine::gc::gc(&repo, &NoProgress)?;
     if cli.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "deleted {} packs ({}), repacked {}, rewrote {} index files; {} plans swept, {} waiting for running backups",
             report.packs_deleted,
             bytes(report.bytes_freed),

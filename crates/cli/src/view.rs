@@ -36,8 +36,9 @@ impl<'a> SnapshotView<'a> {
     }
 }
 
-pub fn print_json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
+    Ok(())
 }
 
 /// 1536 → "1.5 KiB".
@@ -64,5 +65,4 @@ pub fn snapshot_line(id: &SnapshotId, meta: &SnapshotMeta) -> String {
     )
 }
 
-pub const SNAPSHOT_HEADER: &str =
-    "id        name                     created                    size     stored  tags";
+pub const SNAPSHOT_HEADER: &str = "id        name                     created                    size     stored  tags";

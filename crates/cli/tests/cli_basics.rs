@@ -4,7 +4,7 @@ mod common;
 
 use std::os::unix::fs::MetadataExt;
 
-use common::{CHUNK_BYTES, Image, PASSWORD, Sandbox, assert_same_bytes, partial_files};
+use common::{CHUNK_BYTES, Image, PASSWORD, Sandbox, assert_same_bytes, os, partial_files};
 use serde_json::Value;
 
 /// Not a multiple of the chunk size, so the last chunk is short.
@@ -17,13 +17,13 @@ fn round_trip_to_a_file_and_to_stdout_is_bit_exact() {
     let source = sandbox.path("disk.img");
     image.write(&source);
 
-    let backup = sandbox.drydock([path_arg("image"), path_arg("backup"), source.as_os_str()]).assert_ok();
+    let backup = sandbox.drydock([os("image"), os("backup"), source.as_os_str()]).assert_ok();
     assert!(backup.stdout_text().contains("disk.img"), "backup names the snapshot: {}", backup.stdout_text());
     let listing = sandbox.drydock(["image", "list"]).assert_ok().stdout_text();
     assert!(listing.lines().any(|l| l.contains("disk.img")), "list shows the snapshot:\n{listing}");
 
     let target = sandbox.path("restored.img");
-    sandbox.drydock([path_arg("image"), path_arg("restore"), path_arg("disk.img"), target.as_os_str()]).assert_ok();
+    sandbox.drydock([os("image"), os("restore"), os("disk.img"), target.as_os_str()]).assert_ok();
     assert_same_bytes(&std::fs::read(&target).unwrap(), &image.bytes, "restored file");
     // Zero chunks are left as holes, so the restored file takes less room than its length.
     let allocated = std::fs::metadata(&target).unwrap().blocks() * 512;
@@ -47,7 +47,7 @@ fn unencrypted_repository_round_trips_without_a_passphrase() {
     let image = Image::mixed(2, IMAGE_BYTES);
     let source = sandbox.path("plain.img");
     image.write(&source);
-    sandbox.cmd([path_arg("image"), path_arg("backup"), source.as_os_str()]).no_password().run().assert_ok();
+    sandbox.cmd([os("image"), os("backup"), source.as_os_str()]).no_password().run().assert_ok();
     let restored = sandbox.cmd(["image", "restore", "plain.img", "-"]).no_password().run().assert_ok();
     assert_same_bytes(&restored.stdout, &image.bytes, "unencrypted restore");
     let info = sandbox.cmd(["--json", "repo", "info"]).no_password().run().assert_ok().json();
@@ -60,10 +60,9 @@ fn image_list_json_has_the_documented_fields() {
     let image = Image::mixed(3, IMAGE_BYTES);
     let source = sandbox.path("tagged.img");
     image.write(&source);
-    let args = [path_arg("image"), path_arg("backup"), source.as_os_str(), path_arg("--name"), path_arg("web-1")];
-    let mut args: Vec<_> = args.to_vec();
-    args.extend([path_arg("--tag"), path_arg("daily"), path_arg("--tag"), path_arg("prod")]);
-    sandbox.drydock(args).assert_ok();
+    let args = [os("image"), os("backup"), source.as_os_str(), os("--name"), os("web-1")];
+    let tags = [os("--tag"), os("daily"), os("--tag"), os("prod")];
+    sandbox.drydock(args.into_iter().chain(tags)).assert_ok();
     sandbox.backup(&Image::mixed(4, 1 << 20), "db-1");
 
     let list = sandbox.json(["image", "list"]);
@@ -98,13 +97,14 @@ fn every_command_prints_exactly_one_json_value() {
 
     let keys = sandbox.json(["repo", "key", "list"]);
     assert_eq!(keys.as_array().map(Vec::len), Some(1), "key list: {keys}");
-    let added = sandbox.cmd(["--json", "repo", "key", "add"]).env("DRYDOCK_NEW_PASSWORD", "another").run().assert_ok().json();
+    let added =
+        sandbox.cmd(["--json", "repo", "key", "add"]).env("DRYDOCK_NEW_PASSWORD", "another").run().assert_ok().json();
     assert!(added["id"].is_string(), "key add: {added}");
 
     let image = Image::mixed(5, 1 << 20);
     let source = sandbox.path("one.img");
     image.write(&source);
-    let backup = sandbox.json([path_arg("image"), path_arg("backup"), source.as_os_str()]);
+    let backup = sandbox.json([os("image"), os("backup"), source.as_os_str()]);
     let id = backup["id"].as_str().unwrap_or_else(|| panic!("backup: {backup}")).to_string();
     assert_eq!(backup["size_bytes"], 1 << 20, "backup: {backup}");
 
@@ -112,10 +112,12 @@ fn every_command_prints_exactly_one_json_value() {
     assert_eq!(list.as_array().map(Vec::len), Some(1), "list: {list}");
 
     let target = sandbox.path("out.img");
-    let restore = sandbox.json([path_arg("image"), path_arg("restore"), path_arg(&id), target.as_os_str()]);
+    let restore = sandbox.json([os("image"), os("restore"), os(&id), target.as_os_str()]);
     assert!(restore["snapshot"] == id.as_str() && restore["size_bytes"] == 1 << 20, "restore: {restore}");
 
-    for args in [&["repo", "verify"][..], &["repo", "verify", "--read-data"], &["repo", "verify", "--read-data-subset", "1/2"]] {
+    for args in
+        [&["repo", "verify"][..], &["repo", "verify", "--read-data"], &["repo", "verify", "--read-data-subset", "1/2"]]
+    {
         let verify = sandbox.json(args);
         assert_eq!(verify["problems"], serde_json::json!([]), "{args:?}: {verify}");
     }
@@ -128,7 +130,12 @@ fn every_command_prints_exactly_one_json_value() {
     let added_id = added["id"].as_str().unwrap();
     let removed = sandbox.json(["repo", "key", "remove", added_id]);
     assert_eq!(removed["removed"], added_id, "key remove: {removed}");
-    let passwd = sandbox.cmd(["--json", "repo", "key", "passwd"]).env("DRYDOCK_NEW_PASSWORD", "changed").run().assert_ok().json();
+    let passwd = sandbox
+        .cmd(["--json", "repo", "key", "passwd"])
+        .env("DRYDOCK_NEW_PASSWORD", "changed")
+        .run()
+        .assert_ok()
+        .json();
     assert!(passwd["id"].is_string(), "key passwd: {passwd}");
 }
 
@@ -138,7 +145,7 @@ fn unchanged_image_stores_nothing_the_second_time() {
     let image = Image::mixed(6, IMAGE_BYTES);
     let source = sandbox.path("same.img");
     image.write(&source);
-    let backup = |sandbox: &Sandbox| sandbox.json([path_arg("image"), path_arg("backup"), source.as_os_str()]);
+    let backup = |sandbox: &Sandbox| sandbox.json([os("image"), os("backup"), source.as_os_str()]);
     let first = backup(&sandbox);
     assert!(first["stored_bytes"].as_u64().unwrap() > 0, "{first}");
     let second = backup(&sandbox);
@@ -163,14 +170,21 @@ fn restore_by_name_picks_the_newest() {
     let mut image = Image::mixed(8, 512 << 10);
     let mut ids = Vec::new();
     let mut versions = Vec::new();
-    for version in 0..5 {
+    for version in 0..8 {
         image = image.mutated(100 + version, 4);
         ids.push(sandbox.backup(&image, "disk"));
         versions.push(image.clone());
     }
+    let newest = sandbox.drydock(["image", "restore", "disk", "-"]).assert_ok().stdout;
+    let restored = versions.iter().position(|v| v.bytes == newest);
+    assert_eq!(
+        restored,
+        Some(versions.len() - 1),
+        "restoring by name gave version {restored:?} of 0..{}",
+        versions.len()
+    );
     let listed: Vec<String> = sandbox.list().into_iter().map(|s| s.id).collect();
     assert_eq!(listed, ids, "image list is not in the order the snapshots were taken");
-    sandbox.assert_restores("disk", &versions.last().unwrap().bytes);
     for (id, version) in ids.iter().zip(&versions) {
         sandbox.assert_restores(id, &version.bytes);
     }
@@ -217,7 +231,8 @@ fn keys_can_be_added_listed_removed_and_changed() {
     assert_eq!(original[0]["current"], true, "{original:?}");
     let original_id = original[0]["id"].as_str().unwrap().to_string();
 
-    let added = sandbox.cmd(["--json", "repo", "key", "add"]).env("DRYDOCK_NEW_PASSWORD", "second").run().assert_ok().json();
+    let added =
+        sandbox.cmd(["--json", "repo", "key", "add"]).env("DRYDOCK_NEW_PASSWORD", "second").run().assert_ok().json();
     let second_id = added["id"].as_str().unwrap().to_string();
     let both = slots("second");
     assert_eq!(both.len(), 2, "{both:?}");
@@ -245,17 +260,13 @@ fn restore_refuses_an_existing_target_without_overwrite() {
     let target = sandbox.path("existing.img");
     std::fs::write(&target, b"do not lose me").unwrap();
 
-    let refused = sandbox.drydock([path_arg("image"), path_arg("restore"), path_arg(&id), target.as_os_str()]);
+    let refused = sandbox.drydock([os("image"), os("restore"), os(&id), target.as_os_str()]);
     refused.assert_clean_failure(&[&target.display().to_string(), "--overwrite"]);
     assert_eq!(std::fs::read(&target).unwrap(), b"do not lose me", "the refused restore changed the target");
     assert!(partial_files(target.parent().unwrap()).is_empty(), "partial file left behind");
 
-    let args = [path_arg("image"), path_arg("restore"), path_arg(&id), target.as_os_str(), path_arg("--overwrite")];
+    let args = [os("image"), os("restore"), os(&id), target.as_os_str(), os("--overwrite")];
     sandbox.drydock(args).assert_ok();
     assert_same_bytes(&std::fs::read(&target).unwrap(), &image.bytes, "overwritten target");
     assert!(partial_files(target.parent().unwrap()).is_empty(), "partial file left behind");
-}
-
-fn path_arg(text: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(text)
 }

@@ -3,19 +3,14 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{
-    EXIT_DAMAGE_FOUND, Image, Outcome, PASSWORD, Sandbox, Tmpfs, drydock_command, file_name,
-    partial_files, truncate_half,
+    EXIT_DAMAGE_FOUND, Image, Outcome, PASSWORD, Sandbox, Tmpfs, drydock_command, file_name, os, partial_files,
+    truncate_half,
 };
 
 const IMAGE_BYTES: usize = 3 << 20;
-
-fn os(text: &str) -> &OsStr {
-    OsStr::new(text)
-}
 
 /// A repository with one snapshot, `victim`, and the image it was taken from.
 fn repo_with_victim() -> (Sandbox, Image) {
@@ -140,6 +135,25 @@ fn init_twice_is_refused_and_the_repository_survives() {
     sandbox.cmd(["image", "list"]).password("a different passphrase").run().assert_clean_failure(&["wrong passphrase"]);
 }
 
+/// `drydock image list | head -1`: the reader is gone before drydock writes.
+#[test]
+fn closed_standard_output_is_an_error_not_a_panic() {
+    let (sandbox, _) = repo_with_victim();
+    let commands: [&[&str]; 5] = [
+        &["image", "list"],
+        &["--json", "image", "list"],
+        &["repo", "info"],
+        &["repo", "key", "list"],
+        &["image", "restore", "victim", "-"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let outcome = sandbox.cmd(args).stdout(writer.into()).run();
+        outcome.assert_clean_failure(&["standard output"]);
+    }
+}
+
 // ---- damaged objects ----
 
 #[test]
@@ -234,6 +248,13 @@ fn flipped_byte_in_a_pack_names_the_damaged_snapshot_and_stops_its_restore() {
     assert!(problems.iter().any(names_left), "JSON problems do not name the snapshot: {problems:?}");
 
     assert_restore_fails_cleanly(&sandbox, "left", &[&format!("pack {short}")]);
+    // A failed restore over an existing file keeps the old file.
+    let existing = sandbox.path("existing.img");
+    std::fs::write(&existing, b"yesterday's image").unwrap();
+    let args = [os("image"), os("restore"), os("left"), existing.as_os_str(), os("--overwrite")];
+    sandbox.drydock(args).assert_clean_failure(&[&format!("pack {short}")]);
+    assert_eq!(std::fs::read(&existing).unwrap(), b"yesterday's image", "a failed restore replaced the target");
+    assert!(partial_files(&sandbox.path("")).is_empty(), "partial files left behind");
     sandbox.assert_restores("right", &right.bytes);
 }
 
@@ -255,7 +276,7 @@ fn full_repository_disk_fails_the_backup_and_keeps_earlier_snapshots() {
     outcome.assert_clean_failure(&["no space"]);
 
     let listed: Vec<_> = sandbox.list().into_iter().map(|s| s.id).collect();
-    assert_eq!(listed, [small_id.clone()], "the failed backup is listed");
+    assert_eq!(listed, std::slice::from_ref(&small_id), "the failed backup is listed");
     sandbox.assert_restores(&small_id, &small.bytes);
     sandbox.assert_verifies();
 

@@ -238,7 +238,7 @@ pub fn backup(
         source: source.describe(),
         size_bytes,
         chunk_size_bytes: config.chunk_size_bytes,
-        created_at: crate::time::now_rfc3339(),
+        created_at: crate::time::now_rfc3339_precise(),
         duration_ms: started.elapsed().as_millis() as u64,
         tags: options.tags.clone(),
         parent: parent.map(|id| id.to_hex()),

@@ -245,7 +245,7 @@ impl Repository {
         let ids = self.snapshot_ids()?;
         let manifests = parallel::try_map(&ids, parallel::worker_count() * 2, |id| self.load_snapshot(id))?;
         let mut snapshots: Vec<_> = ids.into_iter().zip(manifests).collect();
-        snapshots.sort_by(|a, b| a.1.meta.created_at.cmp(&b.1.meta.created_at).then(a.0.cmp(&b.0)));
+        sort_oldest_first(&mut snapshots);
         Ok(snapshots)
     }
 
@@ -265,7 +265,7 @@ impl Repository {
                 Err(e) => bad.push((id, e)),
             }
         }
-        good.sort_by(|a, b| a.1.meta.created_at.cmp(&b.1.meta.created_at).then(a.0.cmp(&b.0)));
+        sort_oldest_first(&mut good);
         Ok((good, bad))
     }
 
@@ -385,6 +385,10 @@ impl Repository {
             .filter_map(|info| crate::id::PackId::from_hex(info.key.file_name()).map(|id| (id, info)))
             .collect())
     }
+}
+
+fn sort_oldest_first(snapshots: &mut [(SnapshotId, Manifest)]) {
+    snapshots.sort_by_cached_key(|(id, m)| (crate::time::instant(&m.meta.created_at), *id));
 }
 
 /// Tries every key slot with `passphrase`.

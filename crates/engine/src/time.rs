@@ -1,5 +1,17 @@
 //! Wall-clock helpers. Only used for metadata shown to people and for lease expiry.
 
+/// Now, to the microsecond: two backups of one image may finish within the same second, and
+/// "the newest snapshot of a name" must still be well defined.
+pub fn now_rfc3339_precise() -> String {
+    jiff::Timestamp::now().round(jiff::Unit::Microsecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+}
+
+/// Orders RFC 3339 times by the instant they name (strings with different numbers of fraction
+/// digits do not sort as text); unparsable ones sort first.
+pub fn instant(text: &str) -> Option<jiff::Timestamp> {
+    text.parse().ok()
+}
+
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
 }

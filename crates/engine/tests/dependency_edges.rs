@@ -13,7 +13,7 @@ fn drydock_dependencies(crate_dir: &str) -> Vec<String> {
         if line.starts_with('[') {
             in_dependencies = line == "[dependencies]";
         } else if in_dependencies && line.starts_with("drydock-") {
-            found.push(line.split(|c: char| c == '.' || c == ' ' || c == '=').next().unwrap().to_string());
+            found.push(line.split(['.', ' ', '=']).next().unwrap().to_string());
         }
     }
     found.sort();

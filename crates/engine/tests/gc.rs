@@ -430,7 +430,7 @@ fn across_an_index_rewrite<R>(reader: impl FnOnce(&Repository, &SnapshotId) -> R
 
 #[test]
 fn restore_running_across_an_index_rewrite_still_finds_its_chunks() {
-    let (restored, small) = across_an_index_rewrite(|repo, id| try_restore_bytes(repo, id));
+    let (restored, small) = across_an_index_rewrite(try_restore_bytes);
     let restored = restored.unwrap_or_else(|e| panic!("restore across the sweep failed: {e}"));
     assert!(restored == small, "restore across the sweep returned wrong bytes");
 }

@@ -104,7 +104,9 @@ impl BlockSource for ImageFile {
                 Ok(Some(start)) => start,
                 Ok(None) => break,
                 // Filesystems without SEEK_DATA support: treat everything as data.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(std::iter::once(0..self.size_bytes).collect()),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    return Ok(std::iter::once(0..self.size_bytes).collect());
+                }
                 Err(e) => return Err(e),
             };
             let end = self.seek(start, libc::SEEK_HOLE)?.unwrap_or(self.size_bytes).min(self.size_bytes);

@@ -177,7 +177,10 @@ impl BlockDeviceTarget {
         if !overwrite {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("restore target {} is a block device with data on it (use --overwrite to replace it)", path.display()),
+                format!(
+                    "restore target {} is a block device with data on it (use --overwrite to replace it)",
+                    path.display()
+                ),
             ));
         }
         let file = OpenOptions::new().write(true).open(path).map_err(|e| annotate(path, e))?;
@@ -198,9 +201,8 @@ impl RestoreTarget for BlockDeviceTarget {
     }
 
     fn zero_range(&self, offset: u64, length: u64) -> io::Result<()> {
-        let zeroed = unsafe {
-            libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_ZERO_RANGE, offset as i64, length as i64)
-        };
+        let zeroed =
+            unsafe { libc::fallocate(self.file.as_raw_fd(), libc::FALLOC_FL_ZERO_RANGE, offset as i64, length as i64) };
         if zeroed == 0 {
             return Ok(());
         }

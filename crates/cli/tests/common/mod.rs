@@ -45,7 +45,14 @@ impl Outcome {
 
     /// Panics with the whole story unless the run succeeded.
     pub fn assert_ok(self) -> Outcome {
-        assert!(self.status.success(), "`{}` failed ({}):\n{}\n{}", self.command, self.status, self.stderr, self.stdout_text());
+        assert!(
+            self.status.success(),
+            "`{}` failed ({}):\n{}\n{}",
+            self.command,
+            self.status,
+            self.stderr,
+            self.stdout_text()
+        );
         self
     }
 
@@ -59,7 +66,8 @@ impl Outcome {
     /// A failure the way a person should see it: not a panic, a non-zero exit, and exactly one
     /// line on standard error that starts with `drydock: ` and names every one of `needles`.
     pub fn assert_clean_failure(&self, needles: &[&str]) {
-        let context = format!("`{}` ({})\nstderr: {}\nstdout: {}", self.command, self.status, self.stderr, self.stdout_text());
+        let context =
+            format!("`{}` ({})\nstderr: {}\nstdout: {}", self.command, self.status, self.stderr, self.stdout_text());
         assert!(!self.status.success(), "expected a failure: {context}");
         assert_ne!(self.status.code(), Some(PANIC_EXIT_CODE), "exit code of a panic: {context}");
         assert!(self.status.code().is_some(), "killed by a signal: {context}");
@@ -95,6 +103,11 @@ impl Invocation {
 
     pub fn password(self, password: &str) -> Invocation {
         self.env("DRYDOCK_PASSWORD", password)
+    }
+
+    pub fn stdout(mut self, stdout: Stdio) -> Invocation {
+        self.command.stdout(stdout);
+        self
     }
 
     pub fn no_password(mut self) -> Invocation {
@@ -151,8 +164,10 @@ impl Running {
 /// standard input that is not a terminal.
 pub fn drydock_command<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Invocation {
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
-    let description =
-        std::iter::once("drydock".to_string()).chain(args.iter().map(|a| a.to_string_lossy().into_owned())).collect::<Vec<_>>().join(" ");
+    let description = std::iter::once("drydock".to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut command = Command::new(env!("CARGO_BIN_EXE_drydock"));
     command
         .args(&args)
@@ -161,6 +176,11 @@ pub fn drydock_command<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> In
         .env_remove("DRYDOCK_NEW_PASSWORD")
         .stdin(Stdio::null());
     Invocation { command, description }
+}
+
+/// An argument, for argument lists that mix words and paths.
+pub fn os(text: &str) -> &OsStr {
+    OsStr::new(text)
 }
 
 // ---- a sandbox with a repository ----
@@ -224,7 +244,13 @@ impl Sandbox {
     }
 
     pub fn backup_file(&self, path: &Path, name: &str) -> String {
-        let view = self.json([OsStr::new("image"), OsStr::new("backup"), path.as_os_str(), OsStr::new("--name"), OsStr::new(name)]);
+        let view = self.json([
+            OsStr::new("image"),
+            OsStr::new("backup"),
+            path.as_os_str(),
+            OsStr::new("--name"),
+            OsStr::new(name),
+        ]);
         view["id"].as_str().expect("backup prints an id").to_string()
     }
 
@@ -249,7 +275,13 @@ impl Sandbox {
     /// `repo verify --read-data` must find nothing.
     pub fn assert_verifies(&self) {
         let outcome = self.drydock(["repo", "verify", "--read-data"]);
-        assert_eq!(outcome.status.code(), Some(0), "verify --read-data failed:\n{}\n{}", outcome.stderr, outcome.stdout_text());
+        assert_eq!(
+            outcome.status.code(),
+            Some(0),
+            "verify --read-data failed:\n{}\n{}",
+            outcome.stderr,
+            outcome.stdout_text()
+        );
     }
 
     pub fn gc(&self) -> serde_json::Value {
@@ -457,7 +489,17 @@ fn pick_weighted(weights: &[(Fill, u64)], mut pick: u64) -> Fill {
 
 fn fill_text(rng: &mut Rng, out: &mut [u8]) {
     const WORDS: [&[u8]; 12] = [
-        b"block ", b"image ", b"backup ", b"sector ", b"the ", b"of ", b"kernel: ", b"ext4 ", b"inode ", b"42 ", b"\n",
+        b"block ",
+        b"image ",
+        b"backup ",
+        b"sector ",
+        b"the ",
+        b"of ",
+        b"kernel: ",
+        b"ext4 ",
+        b"inode ",
+        b"42 ",
+        b"\n",
         b"journal ",
     ];
     let mut i = 0;
