@@ -33,6 +33,9 @@ use crate::snapshot::{Manifest, SnapshotMeta};
 const INDEX_PACKS_PER_FILE_MAX: usize = 256;
 /// Stored pack buffers kept for reuse: the packer fills one while the uploader stores another.
 const PACK_BUFFERS_SPARE_MAX: usize = 2;
+/// Reader threads. Reads bypass the page cache (no kernel read-ahead), so several reads in
+/// flight are what keeps the disk busy.
+const READERS: usize = 3;
 /// Read buffers in flight per worker: enough to keep workers fed while the reader waits on I/O.
 const READ_BUFFERS_PER_WORKER: usize = 2;
 
@@ -114,7 +117,7 @@ pub fn backup(
     progress.start(size_bytes);
 
     let workers = parallel::worker_count();
-    let buffer_count = workers * READ_BUFFERS_PER_WORKER + 1;
+    let buffer_count = workers * READ_BUFFERS_PER_WORKER + READERS;
     let (read_tx, read_rx) = bounded::<ReadItem>(buffer_count);
     // Aligned, so image files are read with direct I/O (see `ImageFile::read_at`).
     let (free_tx, free_rx) = bounded::<AlignedBuf>(buffer_count);
@@ -122,7 +125,7 @@ pub fn backup(
         free_tx.send(AlignedBuf::with_capacity(chunk_size)).expect("receiver alive");
     }
     let (blob_tx, blob_rx) = bounded::<NewBlob>(workers * 2);
-    let (pack_tx, pack_rx) = bounded::<SealedPack>(0);
+    let (pack_tx, pack_rx) = bounded::<SealedPack>(1);
     let (spent_tx, spent_rx) = bounded::<AlignedBuf>(PACK_BUFFERS_SPARE_MAX);
     let (result_tx, result_rx) = bounded::<ChunkResult>(buffer_count * 2);
     // Any thread that fails records the error and cancels the others.
@@ -139,13 +142,16 @@ pub fn backup(
     let mut new_packs: Vec<PackEntry> = Vec::new();
 
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let reader = Reader { source, chunk_size, size_bytes, data_ranges: &data_ranges };
-            if let Err(e) = reader.run(chunk_count, &free_rx, &read_tx, cancel, stop) {
-                fail(e);
-            }
-            drop(read_tx);
-        });
+        for first in 0..READERS {
+            let (free_rx, read_tx, data_ranges) = (free_rx.clone(), read_tx.clone(), &data_ranges);
+            scope.spawn(move || {
+                let reader = Reader { source, chunk_size, size_bytes, data_ranges, first, step: READERS };
+                if let Err(e) = reader.run(chunk_count, &free_rx, &read_tx, cancel, stop) {
+                    fail(e);
+                }
+            });
+        }
+        drop(read_tx);
         for _ in 0..workers {
             let (read_rx, free_tx, blob_tx, result_tx) =
                 (read_rx.clone(), free_tx.clone(), blob_tx.clone(), result_tx.clone());
@@ -314,6 +320,9 @@ struct Reader<'a> {
     chunk_size: usize,
     size_bytes: u64,
     data_ranges: &'a [Range<u64>],
+    /// This reader takes chunks `first`, `first + step`, `first + 2 step`, …
+    first: usize,
+    step: usize,
 }
 
 impl Reader<'_> {
@@ -326,7 +335,7 @@ impl Reader<'_> {
         stop: &CancelToken,
     ) -> Result<()> {
         let mut ranges = self.data_ranges.iter().peekable();
-        for position in 0..chunk_count {
+        for position in (self.first..chunk_count).step_by(self.step) {
             cancel.check()?;
             if stop.is_cancelled() {
                 return Ok(());

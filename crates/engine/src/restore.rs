@@ -24,7 +24,7 @@ const BATCH_BYTES_MAX: u64 = 8 << 20;
 /// …and a gap of unneeded bytes up to this size is read through rather than split on.
 const BATCH_GAP_BYTES_MAX: u64 = 256 << 10;
 /// Reads in flight: more than cores, because object stores answer with latency, not CPU.
-const RESTORE_READERS_MIN: usize = 4;
+const RESTORE_READERS_MIN: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct RestoreReport {
@@ -202,12 +202,41 @@ impl Job<'_> {
             } else {
                 &plaintext[..]
             };
-            target.write_at(data, offset).map_err(|e| Error::io(format!("writing {}", target.describe()), e))?;
+            write_sparse(target, data, offset).map_err(|e| Error::io(format!("writing {}", target.describe()), e))?;
             progress.advance(plaintext.len() as u64);
             written += plaintext.len();
         }
         Ok(written)
     }
+}
+
+/// Granularity of holes inside a chunk: the filesystem block size.
+const HOLE_BLOCK_BYTES: usize = 4096;
+
+/// Writes `data` at `offset`, turning each run of all-zero blocks into a `zero_range` (a hole in
+/// a new file, zeros on a device): restored images are as sparse as their sources, and zeros
+/// cost no disk writes.
+fn write_sparse(target: &dyn RestoreTarget, data: &[u8], offset: u64) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < data.len() {
+        let zero = is_zero(&data[start..(start + HOLE_BLOCK_BYTES).min(data.len())]);
+        let mut end = start;
+        while end < data.len() && is_zero(&data[end..(end + HOLE_BLOCK_BYTES).min(data.len())]) == zero {
+            end = (end + HOLE_BLOCK_BYTES).min(data.len());
+        }
+        let at = offset + start as u64;
+        if zero {
+            target.zero_range(at, (end - start) as u64)?
+        } else {
+            target.write_at(&data[start..end], at)?
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+fn is_zero(block: &[u8]) -> bool {
+    block.iter().all(|&b| b == 0)
 }
 
 #[cfg(test)]
