@@ -1,6 +1,7 @@
 //! One chunk as stored inside a pack: optionally zstd-compressed, then sealed with the chunk id
 //! and flags as associated data, so a blob moved to another id or flag set fails to open.
 
+use crate::aligned::AlignedBuf;
 use crate::crypto::RepoKeys;
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
@@ -49,6 +50,58 @@ pub fn aad(id: &ChunkId, flags: u8) -> [u8; 33] {
     aad[..32].copy_from_slice(&id.0);
     aad[32] = flags;
     aad
+}
+
+/// Decodes blobs into a reused aligned buffer, reusing zstd's context: the restore hot path.
+pub struct BlobDecoder {
+    decompressor: zstd::bulk::Decompressor<'static>,
+}
+
+impl BlobDecoder {
+    pub fn new() -> Self {
+        BlobDecoder { decompressor: zstd::bulk::Decompressor::new().expect("zstd context allocates") }
+    }
+
+    /// Like [`decode`], with the same checks, but decrypts in place inside `sealed` and leaves
+    /// the chunk in `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_into(
+        &mut self,
+        keys: &RepoKeys,
+        id: &ChunkId,
+        flags: u8,
+        raw_len: u32,
+        sealed: &mut [u8],
+        object: &str,
+        out: &mut AlignedBuf,
+    ) -> Result<()> {
+        let payload = keys
+            .cipher
+            .open_in_place(&aad(id, flags), sealed)
+            .ok_or_else(|| Error::corrupt(object, format!("chunk {} failed authentication", id.short())))?;
+        if flags & FLAG_ZSTD != 0 {
+            // Growing only: a reused buffer already holds initialized bytes, no need to zero them.
+            out.resize(raw_len as usize, 0);
+            let n = self
+                .decompressor
+                .decompress_to_buffer(payload, &mut out[..])
+                .map_err(|e| Error::corrupt(object, format!("chunk {} does not decompress: {e}", id.short())))?;
+            out.resize(n, 0);
+        } else {
+            out.clear();
+            out.extend_from_slice(payload);
+        }
+        if out.len() != raw_len as usize {
+            return Err(Error::corrupt(
+                object,
+                format!("chunk {} has {} bytes, expected {raw_len}", id.short(), out.len()),
+            ));
+        }
+        if keys.chunk_id(out) != *id {
+            return Err(Error::corrupt(object, format!("chunk {} does not hash to its id", id.short())));
+        }
+        Ok(())
+    }
 }
 
 /// Opens a blob and checks it is the chunk `id` names: authentication, then length, then the

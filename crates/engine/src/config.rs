@@ -14,7 +14,7 @@ use crate::format::{self, HEADER_BYTES, MAGIC_CONFIG};
 pub const CONFIG_VERSION: u16 = 1;
 
 /// The default chunk size; docs/benchmarks.md has the measurements behind it.
-pub const CHUNK_SIZE_BYTES_DEFAULT: u32 = 1 << 20;
+pub const CHUNK_SIZE_BYTES_DEFAULT: u32 = 512 << 10;
 pub const CHUNK_SIZE_BYTES_MIN: u32 = 64 << 10;
 pub const CHUNK_SIZE_BYTES_MAX: u32 = 16 << 20;
 /// Packs close once they reach this size: large enough for few objects per GiB on an object

@@ -117,6 +117,25 @@ impl Cipher {
         out
     }
 
+    /// Like [`Cipher::open`], but decrypts inside `sealed` and returns the plaintext part of it:
+    /// no copy, for the restore path.
+    pub fn open_in_place<'a>(&self, aad: &[u8], sealed: &'a mut [u8]) -> Option<&'a [u8]> {
+        if sealed.len() < self.overhead() {
+            return None;
+        }
+        match self {
+            Cipher::Aes256Gcm(key) => {
+                let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
+                let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+                Some(key.open_in_place(nonce, Aad::from(aad), rest).ok()?)
+            }
+            Cipher::Plain { mac_key } => {
+                let (plaintext, tag) = sealed.split_at(sealed.len() - TAG_BYTES);
+                constant_time_eq(&plain_tag(mac_key, aad, plaintext), tag).then_some(plaintext)
+            }
+        }
+    }
+
     /// Authenticates and opens; `None` when the bytes or the `aad` were altered.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < self.overhead() {

@@ -66,7 +66,7 @@ pub fn open_object(keys: &RepoKeys, magic: Magic, version_max: u16, object: &str
 }
 
 /// Largest metadata object we will inflate: bounds memory against a hostile or damaged frame.
-/// 1 GiB of manifest is a 32 TiB image at 1 MiB chunks.
+/// 1 GiB of manifest is a 16 TiB image at 512 KiB chunks.
 pub const METADATA_BYTES_MAX: usize = 1 << 30;
 
 pub fn decompress_bounded(compressed: &[u8], bytes_max: usize, object: &str) -> Result<Vec<u8>> {

@@ -9,7 +9,7 @@ use drydock_sources::RestoreTarget;
 use drydock_storage::ErrorKind;
 
 use crate::aligned::AlignedBuf;
-use crate::blob;
+use crate::blob::BlobDecoder;
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, SnapshotId};
@@ -74,12 +74,14 @@ pub fn restore(
         for _ in 0..readers {
             scope.spawn(|| {
                 let mut aligned = AlignedBuf::with_capacity(repo.config().chunk_size_bytes as usize);
+                let mut decoder = BlobDecoder::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= batches.len() || failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
                         return;
                     }
-                    let result = cancel.check().and_then(|()| job.restore_batch(&batches[i], &mut aligned));
+                    let result =
+                        cancel.check().and_then(|()| job.restore_batch(&batches[i], &mut decoder, &mut aligned));
                     match result {
                         Ok(bytes) => {
                             written.fetch_add(bytes, Ordering::Relaxed);
@@ -176,35 +178,29 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Reads one batch, checks every chunk in it, and writes the chunks at their offsets.
-    fn restore_batch(&self, batch: &Batch, aligned: &mut AlignedBuf) -> Result<usize> {
+    fn restore_batch(&self, batch: &Batch, decoder: &mut BlobDecoder, aligned: &mut AlignedBuf) -> Result<usize> {
         let Job { repo, index, manifest, target, progress, label } = *self;
         let pack_id = index.packs[batch.pack as usize];
         let object = format!("pack {} (needed by {label})", pack_id.short());
-        let bytes = repo.storage().get_range(&layout::pack(&pack_id), batch.start, batch.end - batch.start).map_err(
-            |e| match e.kind {
+        let mut bytes = repo
+            .storage()
+            .get_range(&layout::pack(&pack_id), batch.start, batch.end - batch.start)
+            .map_err(|e| match e.kind {
                 ErrorKind::NotFound => Error::corrupt(&object, "is missing"),
                 ErrorKind::OutOfRange => Error::corrupt(&object, "is shorter than its index says (truncated)"),
                 _ => e.into(),
-            },
-        )?;
+            })?;
         let mut written = 0;
         for (position, id, location) in &batch.blobs {
             let from = (location.offset as u64 - batch.start) as usize;
-            let sealed = &bytes[from..from + location.stored_len as usize];
-            let plaintext = blob::decode(repo.keys(), id, location.flags, location.raw_len, sealed, &object)?;
+            let sealed = &mut bytes[from..from + location.stored_len as usize];
+            // Decoded into an aligned buffer: a file target then writes it past the page cache.
+            decoder.decode_into(repo.keys(), id, location.flags, location.raw_len, sealed, &object, aligned)?;
             let (offset, _) = manifest.chunk_range(*position);
-            // An aligned copy lets a file target skip the page cache: a copy in user space is much
-            // cheaper than the kernel's copy into page-cache folios under the inode lock.
-            let data = if target.prefers_aligned_writes() {
-                aligned.clear();
-                aligned.extend_from_slice(&plaintext);
-                &aligned[..]
-            } else {
-                &plaintext[..]
-            };
-            write_sparse(target, data, offset).map_err(|e| Error::io(format!("writing {}", target.describe()), e))?;
-            progress.advance(plaintext.len() as u64);
-            written += plaintext.len();
+            write_sparse(target, aligned, offset)
+                .map_err(|e| Error::io(format!("writing {}", target.describe()), e))?;
+            progress.advance(aligned.len() as u64);
+            written += aligned.len();
         }
         Ok(written)
     }

@@ -20,13 +20,6 @@ pub trait RestoreTarget: Send + Sync {
     fn finish(self: Box<Self>) -> io::Result<()>;
 
     fn describe(&self) -> String;
-
-    /// Whether `write_at` is faster when `data` starts on a 4096-byte boundary
-    /// (it can then bypass the page cache), so a caller holding unaligned data should copy it
-    /// into an aligned buffer first. Any alignment is always correct.
-    fn prefers_aligned_writes(&self) -> bool {
-        false
-    }
 }
 
 /// Direct I/O needs the buffer address, the offset and the length to be multiples of the
@@ -122,6 +115,14 @@ impl FileTarget {
     }
 }
 
+impl FileTarget {
+    /// Whether block-aligned writes from block-aligned buffers bypass the page cache here (the
+    /// filesystem accepted O_DIRECT); restore decodes into aligned buffers for this.
+    pub fn writes_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+}
+
 impl RestoreTarget for FileTarget {
     /// Aligned whole blocks go straight to the device; an unaligned buffer, and the tail of an
     /// image whose size is not a multiple of the block size, go through the page cache.
@@ -132,10 +133,6 @@ impl RestoreTarget for FileTarget {
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
         let done = self.write_direct(data, offset).map_err(|e| annotate(&self.partial_path, e))?;
         self.file.write_all_at(&data[done..], offset + done as u64).map_err(|e| annotate(&self.partial_path, e))
-    }
-
-    fn prefers_aligned_writes(&self) -> bool {
-        self.direct.is_some()
     }
 
     fn zero_range(&self, _offset: u64, _length: u64) -> io::Result<()> {
@@ -347,7 +344,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.img");
         let target = Box::new(FileTarget::create(&path, size_bytes as u64, false).unwrap());
-        assert!(target.prefers_aligned_writes(), "tempdir filesystem refuses O_DIRECT");
+        assert!(target.writes_directly(), "tempdir filesystem refuses O_DIRECT");
         let mut expected = vec![0u8; size_bytes];
         // (chunk, misalignment of the source slice)
         for (chunk, shift) in [(0, 0), (2, 1), (5, 0), (6, 0)] {
