@@ -86,7 +86,7 @@ fn restore(cli: &Cli, args: &RestoreArgs, cancel: &CancelToken) -> Result<ExitCo
         }))?;
     } else if !to_stdout {
         outln!(
-            "restored snapshot {} ({}) to {}: {} ({} written, rest sparse) in {:.1}s",
+            "restored snapshot {} ({}) to {}: {} ({} of data, the rest left sparse) in {:.1}s",
             id.short(),
             manifest.meta.name,
             args.target.display(),

@@ -55,14 +55,19 @@ pub fn bytes(n: u64) -> String {
 
 pub fn snapshot_line(id: &SnapshotId, meta: &SnapshotMeta) -> String {
     format!(
-        "{}  {:<24} {:<20} {:>10} {:>10}  {}",
+        "{}  {:<24} {:<19} {:>10} {:>10}  {}",
         id.short(),
         meta.name,
-        meta.created_at,
+        to_the_second(&meta.created_at),
         bytes(meta.size_bytes),
         bytes(meta.stored_bytes),
         meta.tags.join(",")
     )
 }
 
-pub const SNAPSHOT_HEADER: &str = "id        name                     created                    size     stored  tags";
+pub const SNAPSHOT_HEADER: &str = "id        name                     created (UTC)             size     stored  tags";
+
+/// "2026-11-22T03:52:32.011749Z" → "2026-11-22 03:52:32": people read seconds; JSON keeps it all.
+fn to_the_second(rfc3339: &str) -> String {
+    rfc3339.split(['.', 'Z']).next().unwrap_or(rfc3339).replacen('T', " ", 1)
+}
