@@ -52,7 +52,8 @@ fn backup(cli: &Cli, args: &BackupArgs, cancel: &CancelToken) -> Result<ExitCode
 
 fn list(cli: &Cli) -> Result<ExitCode> {
     let repo = crate::open_repo(cli)?;
-    let snapshots = repo.load_snapshots()?;
+    // A damaged manifest must not hide the intact snapshots: list those, name the damaged ones.
+    let (snapshots, damaged) = repo.load_snapshots_lenient()?;
     if cli.json {
         let views: Vec<_> = snapshots.iter().map(|(id, m)| SnapshotView::new(id, &m.meta)).collect();
         print_json(&views)?;
@@ -62,7 +63,10 @@ fn list(cli: &Cli) -> Result<ExitCode> {
             outln!("{}", view::snapshot_line(id, &manifest.meta));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    for (_, error) in &damaged {
+        eprintln!("drydock: {error}");
+    }
+    Ok(if damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_DAMAGE_FOUND) })
 }
 
 fn restore(cli: &Cli, args: &RestoreArgs, cancel: &CancelToken) -> Result<ExitCode> {

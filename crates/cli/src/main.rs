@@ -30,6 +30,10 @@ use drydock_storage::{ErrorKind, LocalStorage, Retry, RetryPolicy, Storage};
 
 use args::{Cli, Command};
 
+/// Exit status when damage was found (`repo verify`, `image list`), distinct from 1, "could not
+/// run".
+pub const EXIT_DAMAGE_FOUND: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cancel = signals::install();

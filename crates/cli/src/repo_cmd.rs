@@ -131,9 +131,6 @@ fn key(cli: &Cli, command: &KeyCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exit status when verify finds damage (distinct from 1, "could not run").
-const EXIT_DAMAGE_FOUND: u8 = 3;
-
 fn verify(cli: &Cli, args: &VerifyArgs, cancel: &CancelToken) -> Result<ExitCode> {
     let repo = crate::open_repo(cli)?;
     let read_data = match (&args.read_data_subset, args.read_data) {
@@ -174,7 +171,7 @@ fn verify(cli: &Cli, args: &VerifyArgs, cancel: &CancelToken) -> Result<ExitCode
             report.problems.len()
         );
     }
-    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGE_FOUND) })
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_DAMAGE_FOUND) })
 }
 
 fn gc(cli: &Cli) -> Result<ExitCode> {

@@ -185,9 +185,14 @@ fn truncated_manifest_is_named_by_list_verify_and_restore() {
     let (sandbox, _) = repo_with_victim();
     let manifest = sandbox.objects("snapshots")[0].clone();
     let short = &file_name(&manifest)[..8];
+    sandbox.backup(&Image::mixed(22, IMAGE_BYTES), "bystander");
     truncate_half(&manifest);
 
-    sandbox.drydock(["image", "list"]).assert_clean_failure(&[&format!("snapshot {short}")]);
+    // The list names the damaged snapshot, exits with the damage code, and still shows the rest.
+    let listed = sandbox.drydock(["image", "list"]);
+    listed.assert_clean_failure(&[&format!("snapshot {short}")]);
+    assert_eq!(listed.status.code(), Some(3), "list with a damaged snapshot");
+    assert!(listed.stdout_text().contains("bystander"), "the intact snapshot is not listed");
     assert_verify_finds(&sandbox, &[], &[&format!("snapshot {short}")]);
     assert_restore_fails_cleanly(&sandbox, "victim", &[&format!("snapshot {short}")]);
 }
