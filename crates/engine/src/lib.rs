@@ -13,6 +13,8 @@ mod blob;
 pub mod config;
 mod control;
 pub mod crypto;
+#[cfg(test)]
+mod decode_robustness;
 mod error;
 mod format;
 pub mod id;
