@@ -53,14 +53,15 @@ fn backup(cli: &Cli, args: &BackupArgs, cancel: &CancelToken) -> Result<ExitCode
 fn list(cli: &Cli) -> Result<ExitCode> {
     let repo = crate::open_repo(cli)?;
     // A damaged manifest must not hide the intact snapshots: list those, name the damaged ones.
-    let (snapshots, damaged) = repo.load_snapshots_lenient()?;
+    // Only the metadata part of each manifest is read; `repo verify` checks the rest.
+    let (snapshots, damaged) = repo.load_snapshot_metas_lenient()?;
     if cli.json {
-        let views: Vec<_> = snapshots.iter().map(|(id, m)| SnapshotView::new(id, &m.meta)).collect();
+        let views: Vec<_> = snapshots.iter().map(|(id, meta)| SnapshotView::new(id, meta)).collect();
         print_json(&views)?;
     } else {
         outln!("{}", view::SNAPSHOT_HEADER);
-        for (id, manifest) in &snapshots {
-            outln!("{}", view::snapshot_line(id, &manifest.meta));
+        for (id, meta) in &snapshots {
+            outln!("{}", view::snapshot_line(id, meta));
         }
     }
     for (_, error) in &damaged {

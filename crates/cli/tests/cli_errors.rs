@@ -186,7 +186,8 @@ fn truncated_manifest_is_named_by_list_verify_and_restore() {
     let manifest = sandbox.objects("snapshots")[0].clone();
     let short = &file_name(&manifest)[..8];
     sandbox.backup(&Image::mixed(22, IMAGE_BYTES), "bystander");
-    truncate_half(&manifest);
+    // Cut inside the metadata part, which is all that `image list` reads.
+    std::fs::OpenOptions::new().write(true).open(&manifest).unwrap().set_len(30).unwrap();
 
     // The list names the damaged snapshot, exits with the damage code, and still shows the rest.
     let listed = sandbox.drydock(["image", "list"]);

@@ -372,8 +372,8 @@ fn write_index(repo: &Repository, packs: Vec<PackEntry>) -> Result<()> {
 }
 
 fn latest_with_name(repo: &Repository, name: &str) -> Result<Option<SnapshotId>> {
-    let (snapshots, _) = repo.load_snapshots_lenient()?;
-    Ok(snapshots.into_iter().rev().find(|(_, m)| m.meta.name == name).map(|(id, _)| id))
+    let (snapshots, _) = repo.load_snapshot_metas_lenient()?;
+    Ok(snapshots.into_iter().rfind(|(_, meta)| meta.name == name).map(|(id, _)| id))
 }
 
 /// Snapshot names appear in listings, messages and JSON: printable, one line, bounded.

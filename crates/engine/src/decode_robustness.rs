@@ -77,30 +77,49 @@ fn meta() -> SnapshotMeta {
     }
 }
 
-/// The plaintext body `Manifest::encode` seals, rebuilt here so it can be damaged before sealing.
-fn manifest_body() -> Vec<u8> {
-    let json = serde_json::to_vec(&meta()).unwrap();
-    let mut body = (json.len() as u32).to_le_bytes().to_vec();
-    body.extend_from_slice(&json);
-    body.extend_from_slice(&4u64.to_le_bytes());
+/// The chunk table `Manifest::encode` seals, rebuilt here so it can be damaged before sealing.
+fn chunk_table() -> Vec<u8> {
+    let mut table = 4u64.to_le_bytes().to_vec();
     for i in 0..4u8 {
-        body.extend_from_slice(&[i; 32]);
+        table.extend_from_slice(&[i; 32]);
     }
-    body
+    table
+}
+
+/// A manifest laid out as `Manifest::encode` does, from (possibly damaged) plaintext parts and
+/// a length field that may lie.
+fn assemble_manifest(keys: &RepoKeys, json: &[u8], table: &[u8], length_lie: Option<u32>) -> Vec<u8> {
+    let header = format::header(MAGIC_SNAPSHOT, SNAPSHOT_VERSION);
+    let meta_sealed = format::seal_section(keys, &header, json);
+    let chunks_sealed = format::seal_section(keys, &crate::snapshot::chunks_aad(&header, &meta_sealed), table);
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&length_lie.unwrap_or(meta_sealed.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&meta_sealed);
+    bytes.extend_from_slice(&chunks_sealed);
+    bytes
 }
 
 #[test]
 fn manifests_with_any_sealed_body_decode_or_fail_cleanly() {
     let keys = keys();
-    let valid = manifest_body();
-    let sealed = format::seal_object(&keys, MAGIC_SNAPSHOT, SNAPSHOT_VERSION, &valid);
-    let id = SnapshotId(*blake3::hash(&sealed).as_bytes());
-    assert!(Manifest::decode(&keys, &id, &sealed).is_ok(), "the undamaged body must decode");
+    let json = serde_json::to_vec(&meta()).unwrap();
+    let table = chunk_table();
+    let valid = assemble_manifest(&keys, &json, &table, None);
+    let id = SnapshotId(*blake3::hash(&valid).as_bytes());
+    assert!(Manifest::decode(&keys, &id, &valid).is_ok(), "the undamaged manifest must decode");
     let mut rng = Rng(1);
     for _ in 0..CASES {
-        let sealed = format::seal_object(&keys, MAGIC_SNAPSHOT, SNAPSHOT_VERSION, &rng.mangle(&valid));
-        let id = SnapshotId(*blake3::hash(&sealed).as_bytes());
-        let _ = Manifest::decode(&keys, &id, &sealed);
+        let (json, table) = match rng.below(3) {
+            0 => (rng.mangle(&json), table.clone()),
+            1 => (json.clone(), rng.mangle(&table)),
+            _ => (rng.mangle(&json), rng.mangle(&table)),
+        };
+        let lie = (rng.below(8) == 0).then(|| rng.next() as u32);
+        let bytes = assemble_manifest(&keys, &json, &table, lie);
+        let id = SnapshotId(*blake3::hash(&bytes).as_bytes());
+        let _ = Manifest::decode(&keys, &id, &bytes);
+        let _ = crate::snapshot::decode_meta(&keys, &id, &bytes);
+        let _ = crate::snapshot::decode_meta(&keys, &id, &rng.mangle(&bytes));
     }
 }
 

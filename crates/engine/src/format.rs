@@ -48,10 +48,8 @@ pub fn check_header(bytes: &[u8], magic: Magic, version_max: u16, object: &str) 
 /// `header ‖ seal(aad = header, zstd(body))`.
 pub fn seal_object(keys: &RepoKeys, magic: Magic, version: u16, body: &[u8]) -> Vec<u8> {
     let header = header(magic, version);
-    let compressed = zstd::bulk::compress(body, METADATA_ZSTD_LEVEL).expect("zstd compression into a Vec cannot fail");
-    let mut out = Vec::with_capacity(HEADER_BYTES + compressed.len() + keys.cipher.overhead());
-    out.extend_from_slice(&header);
-    keys.cipher.seal_into(&header, &compressed, &mut out);
+    let mut out = header.to_vec();
+    out.extend_from_slice(&seal_section(keys, &header, body));
     out
 }
 
@@ -59,7 +57,18 @@ pub fn seal_object(keys: &RepoKeys, magic: Magic, version: u16, body: &[u8]) -> 
 pub fn open_object(keys: &RepoKeys, magic: Magic, version_max: u16, object: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     check_header(bytes, magic, version_max, object)?;
     let (header, sealed) = bytes.split_at(HEADER_BYTES);
-    let compressed = keys.cipher.open(header, sealed).ok_or_else(|| {
+    open_section(keys, header, sealed, object)
+}
+
+/// `seal(aad, zstd(body))`: one compressed, authenticated part of a metadata object.
+pub fn seal_section(keys: &RepoKeys, aad: &[u8], body: &[u8]) -> Vec<u8> {
+    let compressed = zstd::bulk::compress(body, METADATA_ZSTD_LEVEL).expect("zstd compression into a Vec cannot fail");
+    keys.cipher.seal(aad, &compressed)
+}
+
+/// Opens and decompresses a part made by [`seal_section`].
+pub fn open_section(keys: &RepoKeys, aad: &[u8], sealed: &[u8], object: &str) -> Result<Vec<u8>> {
+    let compressed = keys.cipher.open(aad, sealed).ok_or_else(|| {
         Error::corrupt(object, "failed authentication (altered, truncated or from another repository)")
     })?;
     decompress_bounded(&compressed, METADATA_BYTES_MAX, object)

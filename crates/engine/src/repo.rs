@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use drydock_storage::{ObjectInfo, Storage};
+use drydock_storage::{ErrorKind, ObjectInfo, Storage};
 use serde::Serialize;
 
 use crate::config::{self, Encryption, RepoConfig};
@@ -14,7 +14,7 @@ use crate::index::{ChunkIndex, IndexFile};
 use crate::keys::{KdfParams, KeySlot, KeySlotInfo};
 use crate::layout;
 use crate::parallel;
-use crate::snapshot::Manifest;
+use crate::snapshot::{self, Manifest, SnapshotMeta};
 
 /// How to create a repository.
 #[derive(Clone, Debug)]
@@ -245,7 +245,7 @@ impl Repository {
         let ids = self.snapshot_ids()?;
         let manifests = parallel::try_map(&ids, parallel::worker_count() * 2, |id| self.load_snapshot(id))?;
         let mut snapshots: Vec<_> = ids.into_iter().zip(manifests).collect();
-        sort_oldest_first(&mut snapshots);
+        sort_oldest_first(&mut snapshots, |m| &m.meta);
         Ok(snapshots)
     }
 
@@ -265,8 +265,61 @@ impl Repository {
                 Err(e) => bad.push((id, e)),
             }
         }
-        sort_oldest_first(&mut good);
+        sort_oldest_first(&mut good, |m| &m.meta);
         Ok((good, bad))
+    }
+
+    /// Reads a snapshot's metadata from the start of its manifest (`size_bytes` from the
+    /// listing), without its chunk list.
+    pub fn load_snapshot_meta(&self, id: &SnapshotId, size_bytes: u64) -> Result<SnapshotMeta> {
+        let key = layout::snapshot(id);
+        let read = |length: u64| {
+            self.storage.get_range(&key, 0, length).map_err(|e| match e.kind {
+                ErrorKind::NotFound => Error::NotFound(format!("snapshot {} does not exist", id.short())),
+                ErrorKind::OutOfRange => Error::corrupt(format!("snapshot {}", id.short()), "truncated"),
+                _ => e.into(),
+            })
+        };
+        let prefix = read(size_bytes.min(snapshot::META_PREFETCH_BYTES))?;
+        let needed = snapshot::meta_bytes_needed(&prefix, id)?;
+        let bytes = if needed <= prefix.len() { prefix } else { read(needed as u64)? };
+        snapshot::decode_meta(&self.keys, id, &bytes)
+    }
+
+    /// Metadata of every snapshot, oldest first, with the unreadable ones apart; reads only the
+    /// start of each manifest.
+    pub fn load_snapshot_metas_lenient(&self) -> Result<Loaded<SnapshotId, SnapshotMeta>> {
+        let listed: Vec<(SnapshotId, u64)> = self
+            .storage
+            .list(layout::SNAPSHOTS)?
+            .into_iter()
+            .filter_map(|info| SnapshotId::from_hex(info.key.file_name()).map(|id| (id, info.size_bytes)))
+            .collect();
+        let results = parallel::try_map(&listed, parallel::worker_count() * 2, |(id, size)| {
+            Ok::<_, Error>(self.load_snapshot_meta(id, *size))
+        })?;
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for ((id, _), result) in listed.into_iter().zip(results) {
+            match result {
+                Ok(meta) => good.push((id, meta)),
+                // Forgotten between list and read.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        sort_oldest_first(&mut good, |meta| meta);
+        Ok((good, bad))
+    }
+
+    /// Like [`Repository::load_snapshot_metas_lenient`], but an unreadable snapshot is an error:
+    /// it could be the one a caller looks for.
+    pub fn load_snapshot_metas(&self) -> Result<Vec<(SnapshotId, SnapshotMeta)>> {
+        let (good, bad) = self.load_snapshot_metas_lenient()?;
+        match bad.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(good),
+        }
     }
 
     /// Finds a snapshot by full id, unique id prefix, or name (the newest of that name).
@@ -279,10 +332,9 @@ impl Repository {
         if let [id] = by_prefix.as_slice() {
             return Ok((**id, self.load_snapshot(id)?));
         }
-        let snapshots = self.load_snapshots()?;
-        let by_name = snapshots.into_iter().rfind(|(_, m)| m.meta.name == wanted);
+        let by_name = self.load_snapshot_metas()?.into_iter().rfind(|(_, meta)| meta.name == wanted);
         match (by_name, by_prefix.len()) {
-            (Some(found), _) => Ok(found),
+            (Some((id, _)), _) => Ok((id, self.load_snapshot(&id)?)),
             (None, 0) => Err(Error::NotFound(format!("no snapshot with id or name {wanted:?}"))),
             (None, _) => Err(Error::InvalidInput(format!("snapshot id prefix {wanted:?} is ambiguous"))),
         }
@@ -387,8 +439,8 @@ impl Repository {
     }
 }
 
-fn sort_oldest_first(snapshots: &mut [(SnapshotId, Manifest)]) {
-    snapshots.sort_by_cached_key(|(id, m)| (crate::time::instant(&m.meta.created_at), *id));
+fn sort_oldest_first<T>(snapshots: &mut [(SnapshotId, T)], meta: impl Fn(&T) -> &SnapshotMeta) {
+    snapshots.sort_by_cached_key(|(id, t)| (crate::time::instant(&meta(t).created_at), *id));
 }
 
 /// Tries every key slot with `passphrase`.

@@ -42,3 +42,24 @@ fn backup_then_restore_is_bit_exact_and_second_backup_stores_only_changes() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.chunks_read > 0);
 }
+
+/// Listing reads only a manifest's metadata part; loading it whole checks everything else.
+#[test]
+fn listing_reads_metadata_only_and_loading_checks_the_chunk_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, repo) = memory_repo();
+    let image = write_image(dir.path(), "disk.img", 3);
+    let snapshot = backup_file(&repo, &image, "disk");
+
+    let key = drydock_storage::ObjectKey::new(format!("snapshots/{}", snapshot.id)).unwrap();
+    let mut bytes = storage.get(&key).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    storage.put(&key, &bytes).unwrap();
+
+    let (metas, damaged) = repo.load_snapshot_metas_lenient().unwrap();
+    assert!(damaged.is_empty(), "{damaged:?}");
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0].1, snapshot.meta);
+    let error = repo.load_snapshot(&snapshot.id).unwrap_err();
+    assert!(matches!(error, drydock_engine::Error::Corrupt { .. }), "{error}");
+}
