@@ -7,6 +7,7 @@ use drydock_engine::config::{self, Encryption};
 use drydock_engine::keys::KdfParams;
 use drydock_engine::verify::{Subset, VerifyOptions};
 use drydock_engine::{CancelToken, InitOptions, NoProgress, Repository};
+use drydock_storage::LocalStorage;
 use serde_json::json;
 
 use crate::args::{Cli, InitArgs, KeyCommand, RepoCommand, VerifyArgs};
@@ -174,20 +175,29 @@ fn verify(cli: &Cli, args: &VerifyArgs, cancel: &CancelToken) -> Result<ExitCode
     Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_DAMAGE_FOUND) })
 }
 
+/// Temporary files older than this are left by dead writers (see `gc`).
+const TEMP_FILE_AGE_MIN: std::time::Duration = std::time::Duration::from_secs(3600);
+
 fn gc(cli: &Cli) -> Result<ExitCode> {
     let repo = crate::open_repo(cli)?;
     let report = drydock_engine::gc::gc(&repo, &NoProgress)?;
+    // A writer killed mid-put leaves a temporary file beside its object. Storing one object takes
+    // seconds, so one untouched for an hour belongs to a dead writer.
+    let temp_files_removed = LocalStorage::open(crate::repo_path(cli)?)?.remove_stale_temp_files(TEMP_FILE_AGE_MIN)?;
     if cli.json {
-        print_json(&report)?;
+        let mut value = serde_json::to_value(&report)?;
+        value["temp_files_removed"] = temp_files_removed.into();
+        print_json(&value)?;
     } else {
         outln!(
-            "deleted {} packs ({}), repacked {}, rewrote {} index files; {} plans swept, {} waiting for running backups",
+            "deleted {} packs ({}), repacked {}, rewrote {} index files; {} plans swept, {} waiting for running backups; {} stale temporary files removed",
             report.packs_deleted,
             bytes(report.bytes_freed),
             report.packs_repacked,
             report.index_files_rewritten,
             report.plans_swept,
-            report.plans_waiting
+            report.plans_waiting,
+            temp_files_removed
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -123,14 +123,6 @@ impl ChunkIndex {
         self.chunks.get(id)
     }
 
-    pub fn contains(&self, id: &ChunkId) -> bool {
-        self.chunks.contains_key(id)
-    }
-
-    pub fn contains_pack(&self, id: &PackId) -> bool {
-        self.pack_positions.contains_key(id)
-    }
-
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
     }

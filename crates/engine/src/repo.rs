@@ -239,18 +239,8 @@ impl Repository {
         Manifest::decode(&self.keys, id, &bytes)
     }
 
-    /// Every snapshot, oldest first. A damaged manifest fails the whole listing: use
-    /// [`Repository::load_snapshots_lenient`] to list around damage.
-    pub fn load_snapshots(&self) -> Result<Vec<(SnapshotId, Manifest)>> {
-        let ids = self.snapshot_ids()?;
-        let manifests = parallel::try_map(&ids, parallel::worker_count() * 2, |id| self.load_snapshot(id))?;
-        let mut snapshots: Vec<_> = ids.into_iter().zip(manifests).collect();
-        sort_oldest_first(&mut snapshots, |m| &m.meta);
-        Ok(snapshots)
-    }
-
-    /// Like [`Repository::load_snapshots`], but damaged manifests come back as errors beside the
-    /// readable ones.
+    /// Every snapshot, read whole and oldest first; damaged manifests come back as errors beside
+    /// the readable ones.
     pub fn load_snapshots_lenient(&self) -> Result<Loaded<SnapshotId, Manifest>> {
         let ids = self.snapshot_ids()?;
         let results =

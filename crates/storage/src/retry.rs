@@ -53,10 +53,6 @@ impl<S: Storage> Retry<S> {
         &self.inner
     }
 
-    pub fn policy(&self) -> &RetryPolicy {
-        &self.policy
-    }
-
     fn run<T>(&self, mut operation: impl FnMut(&S) -> Result<T>) -> Result<T> {
         let attempts_max = self.policy.attempts_max.max(1);
         let mut jitter = Jitter::seeded();
