@@ -21,7 +21,7 @@ pub fn run(cli: &Cli, command: &RepoCommand, cancel: &CancelToken) -> Result<Exi
         RepoCommand::Info => info(cli),
         RepoCommand::Key(command) => key(cli, command),
         RepoCommand::Verify(args) => verify(cli, args, cancel),
-        RepoCommand::Gc => gc(cli),
+        RepoCommand::Gc => gc(cli, cancel),
     }
 }
 
@@ -178,9 +178,9 @@ fn verify(cli: &Cli, args: &VerifyArgs, cancel: &CancelToken) -> Result<ExitCode
 /// Temporary files older than this are left by dead writers (see `gc`).
 const TEMP_FILE_AGE_MIN: std::time::Duration = std::time::Duration::from_secs(3600);
 
-fn gc(cli: &Cli) -> Result<ExitCode> {
+fn gc(cli: &Cli, cancel: &CancelToken) -> Result<ExitCode> {
     let repo = crate::open_repo(cli)?;
-    let report = drydock_engine::gc::gc(&repo, &NoProgress)?;
+    let report = drydock_engine::gc::gc(&repo, &NoProgress, cancel)?;
     // A writer killed mid-put leaves a temporary file beside its object. Storing one object takes
     // seconds, so one untouched for an hour belongs to a dead writer.
     let temp_files_removed = LocalStorage::open(crate::repo_path(cli)?)?.remove_stale_temp_files(TEMP_FILE_AGE_MIN)?;

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use drydock_storage::Storage;
 use serde::{Deserialize, Serialize};
 
-use crate::control::Progress;
+use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
 use crate::format::{self, HEADER_BYTES, MAGIC_PLAN};
 use crate::id::{ChunkId, IndexId, PackId};
@@ -82,7 +82,9 @@ pub fn packs_planned_for_deletion(storage: &dyn Storage) -> Result<HashSet<PackI
 }
 
 /// Runs one gc: sweeps plans whose writers have finished, then marks new garbage.
-pub fn gc(repo: &Repository, progress: &dyn Progress) -> Result<GcReport> {
+/// Cancellation is honoured between plans and before marking: every step left undone is one the
+/// next gc finishes (docs/concurrency.md, "Crashes").
+pub fn gc(repo: &Repository, progress: &dyn Progress, cancel: &CancelToken) -> Result<GcReport> {
     let storage = repo.storage().as_ref();
     let ttl = repo.config().lease_ttl_secs;
     let gc_lease = Lease::acquire(repo.storage().clone(), GC_OPERATION, ttl)?;
@@ -90,6 +92,7 @@ pub fn gc(repo: &Repository, progress: &dyn Progress) -> Result<GcReport> {
     let mut report = GcReport::default();
 
     for (name, mut plan) in load_plans(storage)? {
+        cancel.check()?;
         if plan.leases.is_none() {
             // A gc died between writing the plan and arming it: arm it now. The plan has been
             // visible all along, so rule G1 holds for the leases listed here.
@@ -101,7 +104,9 @@ pub fn gc(repo: &Repository, progress: &dyn Progress) -> Result<GcReport> {
             report.plans_waiting += 1;
         }
     }
+    cancel.check()?;
     if let Some((name, plan)) = mark(repo, progress, &mut report)? {
+        cancel.check()?;
         if writers_finished(storage, &plan, ttl)? {
             sweep(repo, &name, &plan, &mut report)?;
         } else {

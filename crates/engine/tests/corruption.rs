@@ -13,7 +13,7 @@ use drydock_engine::id::{IndexId, PackId, SnapshotId};
 use drydock_engine::index::{IndexFile, PackEntry};
 use drydock_engine::snapshot::Manifest;
 use drydock_engine::verify::VerifyReport;
-use drydock_engine::{Error, InitOptions, NoProgress, Repository, probe};
+use drydock_engine::{CancelToken, Error, InitOptions, NoProgress, Repository, probe};
 use drydock_storage::{LocalStorage, Storage};
 
 /// Room for a whole small image in one pack.
@@ -242,7 +242,7 @@ fn flipped_manifest_byte_is_reported_and_the_other_snapshot_still_restores() {
 
             // Without that manifest gc cannot know what is garbage: it must stop, not guess.
             let before = objects(f.storage.as_ref());
-            let error = gc(&f.repo, &NoProgress).unwrap_err();
+            let error = gc(&f.repo, &NoProgress, &CancelToken::new()).unwrap_err();
             assert!(error.to_string().contains(&f.a.id.short()), "{at}: {error}");
             assert_eq!(objects(f.storage.as_ref()), before, "{at}: gc changed the repository");
         });

@@ -14,11 +14,11 @@ use drydock_engine::gc::{GcReport, gc};
 use drydock_engine::id::{ChunkId, PackId, SnapshotId};
 use drydock_engine::lease::Lease;
 use drydock_engine::snapshot::Manifest;
-use drydock_engine::{InitOptions, NoProgress, Repository};
+use drydock_engine::{CancelToken, InitOptions, NoProgress, Repository};
 use drydock_storage::{Fault, FaultPlan, Faulty, MemoryStorage, ObjectInfo, ObjectKey, Op, Storage};
 
 fn run_gc(repo: &Repository) -> GcReport {
-    gc(repo, &NoProgress).unwrap_or_else(|e| panic!("gc failed: {e}"))
+    gc(repo, &NoProgress, &CancelToken::new()).unwrap_or_else(|e| panic!("gc failed: {e}"))
 }
 
 fn assert_gc_did_nothing(report: &GcReport) {
@@ -88,6 +88,23 @@ fn forget_then_gc_frees_the_space_and_keeps_the_other_snapshot_intact() {
     assert_verify_clean(&t.repo);
     assert_eq!(count_under(t.storage.as_ref(), "plans/"), 0);
     assert_eq!(count_under(t.storage.as_ref(), "leases/"), 0);
+}
+
+/// A cancelled gc stops before deleting anything, holds nothing afterwards, and the next gc
+/// does the work.
+#[test]
+fn cancelled_gc_deletes_nothing_and_the_next_one_finishes() {
+    let t = two_snapshots(memory(), options());
+    forget(&t.repo, &[t.a]).unwrap();
+    let packs_before = stored_packs(&t.repo);
+    let cancelled = CancelToken::new();
+    cancelled.cancel();
+    let error = gc(&t.repo, &NoProgress, &cancelled).unwrap_err();
+    assert!(matches!(error, drydock_engine::Error::Cancelled), "{error}");
+    assert_eq!(stored_packs(&t.repo), packs_before);
+    assert!(t.storage.list("leases/").unwrap().is_empty(), "the cancelled gc left its lease");
+    let report = run_gc(&t.repo);
+    assert!(report.packs_deleted > 0, "{report:?}");
 }
 
 #[test]
@@ -303,7 +320,7 @@ fn plan_left_unarmed_by_a_killed_gc_is_finished_by_a_later_gc() {
     // The first put of the plan succeeds, the second (arming it) fails: the gc stops there.
     let plan = Arc::new(FaultPlan::new().fail(Op::Put, Fault::Permanent).on_prefix("plans/").after(1));
     let dying = Repository::open(Arc::new(Faulty::new(inner.clone(), plan.clone())), Some(PASSPHRASE)).unwrap();
-    gc(&dying, &NoProgress).expect_err("the gc dies before arming its plan");
+    gc(&dying, &NoProgress, &CancelToken::new()).expect_err("the gc dies before arming its plan");
     assert_eq!(plan.injected_count(), 1);
     assert_eq!(count_under(inner.as_ref(), "plans/"), 1);
 
@@ -385,7 +402,7 @@ fn reader_with_sweep_before(
     let (slot, collector) = (sweep.clone(), Repository::open(inner.clone(), Some(PASSPHRASE)).unwrap());
     let hook: Hook = Box::new(move || {
         writer.release().unwrap();
-        *slot.lock().unwrap() = Some(gc(&collector, &NoProgress).unwrap());
+        *slot.lock().unwrap() = Some(gc(&collector, &NoProgress, &CancelToken::new()).unwrap());
     });
     let interleave = Arc::new(Interleave { inner: inner.clone(), op, prefix, hook: Mutex::new(Some(hook)) });
     (Repository::open(interleave, Some(PASSPHRASE)).unwrap(), sweep)
