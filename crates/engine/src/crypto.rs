@@ -138,25 +138,16 @@ impl Cipher {
 
     /// Authenticates and opens; `None` when the bytes or the `aad` were altered.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < self.overhead() {
-            return None;
-        }
-        match self {
-            Cipher::Aes256Gcm(key) => {
-                let (nonce, rest) = sealed.split_at(NONCE_LEN);
-                let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-                let mut buffer = rest.to_vec();
-                let plaintext_len = key.open_in_place(nonce, Aad::from(aad), &mut buffer).ok()?.len();
-                buffer.truncate(plaintext_len);
-                Some(buffer)
-            }
-            Cipher::Plain { mac_key } => {
-                let (plaintext, tag) = sealed.split_at(sealed.len() - TAG_BYTES);
-                let expected = plain_tag(mac_key, aad, plaintext);
-                constant_time_eq(&expected, tag).then_some(())?;
-                Some(plaintext.to_vec())
-            }
-        }
+        let mut buffer = sealed.to_vec();
+        let plaintext_len = self.open_in_place(aad, &mut buffer)?.len();
+        // The plaintext sits after the nonce, where there is one.
+        let nonce_len = match self {
+            Cipher::Aes256Gcm(_) => NONCE_LEN,
+            Cipher::Plain { .. } => 0,
+        };
+        buffer.drain(..nonce_len);
+        buffer.truncate(plaintext_len);
+        Some(buffer)
     }
 }
 
