@@ -35,6 +35,80 @@ pub enum Command {
     /// Back up, list, restore and forget image snapshots.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run the daemon: the DigitalOcean-compatible API over HTTPS.
+    Serve(ServeArgs),
+    /// Create, list and revoke API tokens, in the data directory (the daemon need not run).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check the daemon's catalog against its repositories, or rebuild it from them.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// Where the daemon's configuration and data are.
+#[derive(Debug, Args, Clone)]
+pub struct DaemonArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "DRYDOCK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: catalog, certificate, default region [default: ./drydock-data].
+    #[arg(long, env = "DRYDOCK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    /// Address to listen on [default: 127.0.0.1:8443].
+    #[arg(long, env = "DRYDOCK_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy).
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown once).
+    Create(TokenCreateArgs),
+    /// List a team's tokens (not their secrets).
+    List(TeamArgs),
+    /// Revoke a token by id.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        team: TeamArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TeamArgs {
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    /// The team (created if needed).
+    #[arg(long, default_value = "default")]
+    pub team: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub team: TeamArgs,
+    /// A name to recognise the token by.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+    /// Scopes, comma-separated: `*` for full access, or e.g. droplet:read,droplet:update,image:create.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Report snapshots present in the catalog or in a repository but not in the other.
+    Check(DaemonArgs),
+    /// Make the catalog agree with the repositories (stop the daemon first).
+    Rebuild(DaemonArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod daemon_cmd;
 mod image_cmd;
 mod passphrase;
 mod progress;
@@ -36,8 +37,16 @@ pub const EXIT_DAMAGE_FOUND: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon handles its signals itself (graceful shutdown).
+    if let Command::Serve(args) = &cli.command {
+        return report(daemon_cmd::serve(args));
+    }
     let cancel = signals::install();
-    match run(&cli, &cancel) {
+    report(run(&cli, &cancel))
+}
+
+fn report(outcome: Result<ExitCode>) -> ExitCode {
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             // One line: the error and its causes, joined.
@@ -51,6 +60,9 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<ExitCode> {
     match &cli.command {
         Command::Repo(command) => repo_cmd::run(cli, command, cancel),
         Command::Image(command) => image_cmd::run(cli, command, cancel),
+        Command::Serve(_) => unreachable!("serve runs before signal handlers are installed"),
+        Command::Token(command) => daemon_cmd::token(cli, command),
+        Command::Catalog(command) => daemon_cmd::catalog(cli, command),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod snapshot;
 mod time;
 
 pub mod backup;
+pub mod copy;
 pub mod forget;
 pub mod gc;
 pub mod restore;

@@ -1,5 +1,6 @@
-//! The architecture's dependency rule, checked: cli → engine → {storage, sources}, and nothing
-//! points back. (ARCHITECTURE.md, "Code map".)
+//! The architecture's dependency rule, checked: cli → server → api → jobs → {engine, catalog,
+//! power}, engine → {storage, sources}, and nothing points back; the api reaches storage,
+//! sources, the engine and power drivers only through jobs. (ARCHITECTURE.md, "Code map".)
 
 use std::path::Path;
 
@@ -25,7 +26,27 @@ fn dependencies_point_one_way() {
     assert!(drydock_dependencies("storage").is_empty(), "storage must not depend on other drydock crates");
     assert!(drydock_dependencies("sources").is_empty(), "sources must not depend on other drydock crates");
     assert_eq!(drydock_dependencies("engine"), ["drydock-sources", "drydock-storage"]);
-    assert_eq!(drydock_dependencies("cli"), ["drydock-engine", "drydock-sources", "drydock-storage"]);
+    assert!(drydock_dependencies("power").is_empty(), "power drivers must not depend on other drydock crates");
+    assert!(drydock_dependencies("catalog").is_empty(), "the catalog must not depend on other drydock crates");
+    assert_eq!(
+        drydock_dependencies("jobs"),
+        ["drydock-catalog", "drydock-engine", "drydock-power", "drydock-sources", "drydock-storage"]
+    );
+    assert_eq!(drydock_dependencies("api"), ["drydock-catalog", "drydock-jobs"]);
+    assert_eq!(drydock_dependencies("server"), ["drydock-api", "drydock-catalog", "drydock-jobs"]);
+}
+
+#[test]
+fn only_the_api_server_and_cli_speak_http() {
+    for crate_dir in ["storage", "sources", "engine", "power", "catalog", "jobs"] {
+        let manifest = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_dir).join("Cargo.toml"),
+        )
+        .unwrap();
+        for forbidden in ["axum", "hyper", "ureq", "rustls"] {
+            assert!(!manifest.contains(&format!("\n{forbidden}")), "{crate_dir} depends on {forbidden}");
+        }
+    }
 }
 
 #[test]

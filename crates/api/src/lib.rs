@@ -1,0 +1,86 @@
+//! The DigitalOcean-v2-shaped HTTP API. [`app`] builds the whole router; every error becomes a
+//! response in `error.rs`; handlers only check, record in the catalog and hand long work to the
+//! jobs. What drydock adds beyond DigitalOcean's surface lives under `/drydock/v1`.
+
+mod auth;
+mod error;
+mod extract;
+mod page;
+mod policy;
+mod routes;
+mod scopes;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use drydock_catalog::Catalog;
+use drydock_jobs::Jobs;
+
+pub use error::{ApiError, ApiResult};
+pub use scopes::validate as validate_scope;
+
+/// Request bodies larger than this are refused: every body the API takes is a small JSON object.
+pub const BODY_BYTES_MAX: usize = 256 << 10;
+
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// `https` or `http`: how links in listings are written.
+    pub scheme: &'static str,
+    /// Requests a token may make per hour (DigitalOcean's default is 5,000).
+    pub rate_limit_per_hour: u32,
+    pub droplet_limit: u32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings { scheme: "https", rate_limit_per_hour: 5000, droplet_limit: 10_000 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub jobs: Arc<Jobs>,
+    pub settings: Arc<ApiSettings>,
+    pub(crate) limits: Arc<auth::RateLimits>,
+}
+
+impl AppState {
+    pub fn new(catalog: Arc<Catalog>, jobs: Arc<Jobs>, settings: ApiSettings) -> Self {
+        AppState { catalog, jobs, settings: Arc::new(settings), limits: Arc::new(auth::RateLimits::default()) }
+    }
+
+    /// Runs catalog or job work on a blocking thread: SQLite and the engine block.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let state = self.clone();
+        match tokio::task::spawn_blocking(move || work(&state)).await {
+            Ok(result) => result,
+            Err(e) => Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}"))),
+        }
+    }
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let authenticated = routes::v2()
+        .merge(routes::extensions())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .merge(authenticated)
+        .merge(routes::public())
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(auth::request_id))
+        .with_state(state)
+}
+
+/// How long a client waits between polls of a running action, as advised in `retry-after`.
+pub const ACTION_POLL_HINT: Duration = Duration::from_secs(1);

@@ -1,0 +1,112 @@
+//! Pagination as DigitalOcean does it: `page` and `per_page` in, `links.pages` and
+//! `meta.total` out, with absolute links that carry `page=`.
+
+use axum::http::HeaderMap;
+use drydock_catalog::Page;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+
+use crate::extract::QueryMap;
+
+pub const PER_PAGE_DEFAULT: u64 = 20;
+pub const PER_PAGE_MAX: u64 = 200;
+
+/// The page asked for, and what is needed to write links to its neighbours.
+pub struct Paging {
+    pub page: u64,
+    pub per_page: u64,
+    base: String,
+    extra: Vec<(String, String)>,
+}
+
+impl Paging {
+    /// Reads `page` and `per_page`; other query parameters are kept in the links. `per_page`
+    /// above the maximum is lowered to it, as DigitalOcean does.
+    pub fn from_request(query: &QueryMap, headers: &HeaderMap, scheme: &str, path: &str) -> Result<Paging, ApiError> {
+        let number = |key: &str, default: u64| -> Result<u64, ApiError> {
+            match query.get(key) {
+                None => Ok(default),
+                Some(text) => match text.parse::<u64>() {
+                    Ok(n) if n >= 1 => Ok(n),
+                    _ => Err(ApiError::bad_request(format!("{key} must be a positive integer, not {text:?}"))),
+                },
+            }
+        };
+        let page = number("page", 1)?;
+        let per_page = number("per_page", PER_PAGE_DEFAULT)?.min(PER_PAGE_MAX);
+        if page.checked_mul(per_page).is_none_or(|n| n > i64::MAX as u64) {
+            return Err(ApiError::bad_request(format!("page {page} is out of range")));
+        }
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let mut extra: Vec<(String, String)> = query
+            .0
+            .iter()
+            .filter(|(k, _)| *k != "page" && *k != "per_page")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        extra.sort();
+        Ok(Paging { page, per_page, base: format!("{scheme}://{host}{path}"), extra })
+    }
+
+    pub fn catalog_page(&self) -> Page {
+        Page { offset: (self.page - 1) * self.per_page, limit: self.per_page }
+    }
+
+    fn link(&self, page: u64) -> String {
+        let mut query = form_urlencoded(&self.extra);
+        if !query.is_empty() {
+            query.push('&');
+        }
+        format!("{}?{query}page={page}&per_page={}", self.base, self.per_page)
+    }
+
+    /// `{"<key>": items, "links": {...}, "meta": {"total": n}}`.
+    pub fn envelope(&self, key: &str, items: Vec<Value>, total: u64) -> Value {
+        let last = total.div_ceil(self.per_page).max(1);
+        let mut pages = Map::new();
+        if self.page > 1 {
+            pages.insert("first".into(), self.link(1).into());
+            pages.insert("prev".into(), self.link((self.page - 1).min(last)).into());
+        }
+        if self.page < last {
+            pages.insert("next".into(), self.link(self.page + 1).into());
+            pages.insert("last".into(), self.link(last).into());
+        }
+        json!({ key: items, "links": {"pages": pages}, "meta": {"total": total} })
+    }
+}
+
+fn form_urlencoded(pairs: &[(String, String)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// A list request: its query and the page it asks for.
+pub struct Listing {
+    pub query: QueryMap,
+    pub paging: Paging,
+}
+
+impl axum::extract::FromRequestParts<crate::AppState> for Listing {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, ApiError> {
+        let query = QueryMap::from_request_parts(parts, state).await?;
+        let paging = Paging::from_request(&query, &parts.headers, state.settings.scheme, parts.uri.path())?;
+        Ok(Listing { query, paging })
+    }
+}

@@ -1,0 +1,31 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::int_id;
+use crate::page::Listing;
+use crate::views;
+
+pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Json<Value>> {
+    caller.require(&["actions:read"])?;
+    let page = listing.paging.catalog_page();
+    let (items, total) = state
+        .blocking(move |state| {
+            let (actions, total) = state.catalog.actions(caller.team.id, None, page)?;
+            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect(), total))
+        })
+        .await?;
+    Ok(Json(listing.paging.envelope("actions", items, total)))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require(&["actions:read"])?;
+    let id = int_id("action", &id)?;
+    let view = state
+        .blocking(move |state| Ok(views::action(state.jobs.regions(), &state.catalog.action(caller.team.id, id)?)))
+        .await?;
+    Ok(Json(json!({ "action": view })))
+}

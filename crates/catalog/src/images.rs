@@ -1,0 +1,305 @@
+//! Images: snapshots and backups of droplets and volumes, and where their copies are.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use serde_json::Value;
+
+use crate::droplets::{json_params, limit};
+use crate::error::{Context, Error, Result};
+use crate::model::{Image, ImageCopy, ImageId, ImageStatus, ImageType, ResourceType, TeamId, string_list, to_json};
+use crate::{Catalog, Page, now};
+
+const SELECT: &str = "SELECT i.*,
+    (SELECT group_concat(c.region || '=' || c.snapshot_id) FROM image_copies c WHERE c.image_id = i.id) AS copies
+    FROM images i";
+
+/// What an action creating an image stores before it starts: the image stays pending, and
+/// unlisted, until the action finishes it.
+#[derive(Clone, Debug)]
+pub struct NewImage {
+    pub name: String,
+    pub kind: ImageType,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub size_bytes: u64,
+    pub tags: Vec<String>,
+}
+
+/// Which available images a listing returns.
+#[derive(Clone, Debug, Default)]
+pub struct ImageFilter {
+    pub kind: Option<ImageType>,
+    pub resource_type: Option<ResourceType>,
+    pub resource_id: Option<String>,
+}
+
+impl Catalog {
+    pub fn image(&self, team: TeamId, id: ImageId) -> Result<Image> {
+        self.read(|tx| image_in(tx, team, id))
+    }
+
+    /// A volume snapshot by its UUID (or any image by its UUID).
+    pub fn image_by_uuid(&self, team: TeamId, uuid: &str) -> Result<Image> {
+        self.read(|tx| {
+            tx.query_row(
+                &format!("{SELECT} WHERE i.uuid = ?1 AND i.team_id = ?2 AND i.status = 'available'"),
+                params![uuid, team],
+                image_row,
+            )
+            .optional()
+            .context("reading an image")?
+            .ok_or_else(|| Error::not_found(format!("snapshot {uuid}")))?
+        })
+    }
+
+    pub fn images(&self, team: TeamId, filter: &ImageFilter, page: Page) -> Result<(Vec<Image>, u64)> {
+        let mut conditions = vec!["i.team_id = ?".to_string(), "i.status = 'available'".to_string()];
+        let mut values: Vec<Value> = vec![team.into()];
+        if let Some(kind) = filter.kind {
+            conditions.push("i.type = ?".into());
+            values.push(kind.as_str().into());
+        }
+        if let Some(resource_type) = filter.resource_type {
+            conditions.push("i.resource_type = ?".into());
+            values.push(resource_type.as_str().into());
+        }
+        if let Some(resource_id) = &filter.resource_id {
+            conditions.push("i.resource_id = ?".into());
+            values.push(resource_id.as_str().into());
+        }
+        let condition = conditions.join(" AND ");
+        self.read(|tx| {
+            let total: i64 = tx
+                .query_row(
+                    &format!("SELECT count(*) FROM images i WHERE {condition}"),
+                    params_from_iter(json_params(&values)),
+                    |r| r.get(0),
+                )
+                .context("counting images")?;
+            let sql = format!("{SELECT} WHERE {condition} ORDER BY i.id LIMIT {} OFFSET {}", limit(page), page.offset);
+            let mut statement = tx.prepare_cached(&sql).context("listing images")?;
+            let rows =
+                statement.query_map(params_from_iter(json_params(&values)), image_row).context("listing images")?;
+            let images = rows.collect::<rusqlite::Result<Vec<_>>>().context("listing images")?;
+            Ok((images.into_iter().collect::<Result<Vec<_>>>()?, total as u64))
+        })
+    }
+
+    /// Every image of every team, pending ones included: for checks against the repositories.
+    pub fn all_images(&self) -> Result<Vec<Image>> {
+        self.read(|tx| {
+            let mut statement = tx.prepare(&format!("{SELECT} ORDER BY i.id")).context("listing images")?;
+            let rows = statement.query_map([], image_row).context("listing images")?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().context("listing images")?.into_iter().collect()
+        })
+    }
+
+    /// Marks a pending image available, with its first copy.
+    pub fn finish_image(&self, id: ImageId, copy: &ImageCopy, size_bytes: u64, stored_bytes: u64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE images SET status = 'available', size_bytes = ?2, stored_bytes = ?3 WHERE id = ?1",
+                params![id, size_bytes as i64, stored_bytes as i64],
+            )
+            .context("finishing an image")?;
+            insert_copy(tx, id, copy)
+        })
+    }
+
+    pub fn add_image_copy(&self, id: ImageId, copy: &ImageCopy) -> Result<()> {
+        self.write(|tx| insert_copy(tx, id, copy))
+    }
+
+    /// Forgets a pending image whose action failed.
+    pub fn discard_pending_image(&self, id: ImageId) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM images WHERE id = ?1 AND status = 'pending'", [id])
+                .context("discarding an image")?;
+            Ok(())
+        })
+    }
+
+    /// Removes an image from the catalog and returns it, so the caller can delete its copies
+    /// from the repositories. Refused while an action runs on it.
+    pub fn delete_image(&self, team: TeamId, id: ImageId) -> Result<Image> {
+        self.write(|tx| {
+            let image = image_in(tx, team, id)?;
+            let locked: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM actions WHERE resource_type = 'image' AND resource_id = ?1 AND status = 'in-progress')",
+                    [id.to_string()],
+                    |r| r.get(0),
+                )
+                .context("checking an image's actions")?;
+            if locked {
+                return Err(Error::Conflict(format!("image {id} is locked by a running action")));
+            }
+            tx.execute("DELETE FROM images WHERE id = ?1", [id]).context("deleting an image")?;
+            Ok(image)
+        })
+    }
+
+    pub fn update_image(
+        &self,
+        team: TeamId,
+        id: ImageId,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Image> {
+        self.write(|tx| {
+            image_in(tx, team, id)?;
+            if let Some(name) = name {
+                tx.execute("UPDATE images SET name = ?1 WHERE id = ?2", params![name, id])
+                    .context("renaming an image")?;
+            }
+            if let Some(description) = description {
+                tx.execute("UPDATE images SET description = ?1 WHERE id = ?2", params![description, id])
+                    .context("describing an image")?;
+            }
+            image_in(tx, team, id)
+        })
+    }
+
+    /// Turns a backup into a snapshot: kept until deleted.
+    pub fn convert_image(&self, team: TeamId, id: ImageId) -> Result<()> {
+        self.write(|tx| {
+            image_in(tx, team, id)?;
+            tx.execute("UPDATE images SET type = 'snapshot' WHERE id = ?1", [id]).context("converting an image")?;
+            Ok(())
+        })
+    }
+}
+
+pub(crate) fn insert_image(tx: &Transaction, team: TeamId, new: &NewImage) -> Result<ImageId> {
+    tx.execute(
+        "INSERT INTO images (uuid, team_id, name, type, resource_type, resource_id, status, size_bytes, tags, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+        params![
+            uuid::Uuid::new_v4().to_string(),
+            team,
+            new.name,
+            new.kind,
+            new.resource_type,
+            new.resource_id,
+            new.size_bytes as i64,
+            to_json(&new.tags),
+            now()
+        ],
+    )
+    .context("storing an image")?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Any image of the team, pending or not.
+pub(crate) fn image_in(tx: &Transaction, team: TeamId, id: ImageId) -> Result<Image> {
+    tx.query_row(&format!("{SELECT} WHERE i.id = ?1 AND i.team_id = ?2"), params![id, team], image_row)
+        .optional()
+        .context("reading an image")?
+        .ok_or_else(|| Error::not_found(format!("image {id}")))?
+}
+
+fn insert_copy(tx: &Transaction, id: ImageId, copy: &ImageCopy) -> Result<()> {
+    tx.execute(
+        "INSERT INTO image_copies (image_id, region, snapshot_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT(image_id, region) DO UPDATE SET snapshot_id = excluded.snapshot_id",
+        params![id, copy.region, copy.snapshot_id],
+    )
+    .context("recording an image copy")?;
+    Ok(())
+}
+
+fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
+    let id: ImageId = row.get("id")?;
+    let tags: String = row.get("tags")?;
+    let copies: Option<String> = row.get("copies")?;
+    let mut copies: Vec<ImageCopy> = copies
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(region, snapshot_id)| ImageCopy { region: region.to_string(), snapshot_id: snapshot_id.to_string() })
+        .collect();
+    copies.sort_by(|a, b| a.region.cmp(&b.region));
+    let image = Image {
+        id,
+        uuid: row.get("uuid")?,
+        team_id: row.get("team_id")?,
+        name: row.get("name")?,
+        kind: row.get("type")?,
+        resource_type: row.get("resource_type")?,
+        resource_id: row.get("resource_id")?,
+        status: row.get::<_, ImageStatus>("status")?,
+        description: row.get("description")?,
+        distribution: row.get("distribution")?,
+        size_bytes: row.get::<_, i64>("size_bytes")? as u64,
+        stored_bytes: row.get::<_, i64>("stored_bytes")? as u64,
+        tags: Vec::new(),
+        created_at: row.get("created_at")?,
+        copies,
+    };
+    Ok(string_list(&tags, &format!("tags of image {id}")).map(|tags| Image { tags, ..image }))
+}
+
+/// An image found in a repository but not in the catalog, as its snapshot's tags describe it.
+#[derive(Clone, Debug)]
+pub struct RecoveredImage {
+    pub team_uuid: String,
+    pub image_id: ImageId,
+    pub image_uuid: String,
+    pub name: String,
+    pub kind: ImageType,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub size_bytes: u64,
+    pub stored_bytes: u64,
+    pub created_at: String,
+}
+
+impl Catalog {
+    /// Puts a repository's image back into the catalog under its old id (or adds a copy if the
+    /// image is there). Its team is created, named after its UUID, if it is gone.
+    pub fn recover_image(&self, image: &RecoveredImage, copy: &ImageCopy) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO teams (uuid, name, created_at) VALUES (?1, ?1, ?2) ON CONFLICT DO NOTHING",
+                params![image.team_uuid, now()],
+            )
+            .context("recreating a team")?;
+            let team: TeamId = tx
+                .query_row("SELECT id FROM teams WHERE uuid = ?1", [&image.team_uuid], |r| r.get(0))
+                .context("reading a team")?;
+            tx.execute(
+                "INSERT INTO images (id, uuid, team_id, name, type, resource_type, resource_id, status, size_bytes,
+                    stored_bytes, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'available', ?8, ?9, ?10) ON CONFLICT(id) DO NOTHING",
+                params![
+                    image.image_id,
+                    image.image_uuid,
+                    team,
+                    image.name,
+                    image.kind,
+                    image.resource_type,
+                    image.resource_id,
+                    image.size_bytes as i64,
+                    image.stored_bytes as i64,
+                    image.created_at
+                ],
+            )
+            .context("recovering an image")?;
+            insert_copy(tx, image.image_id, copy)
+        })
+    }
+
+    /// Drops one copy of an image; an image left with no copy is removed.
+    pub fn remove_image_copy(&self, id: ImageId, region: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM image_copies WHERE image_id = ?1 AND region = ?2", params![id, region])
+                .context("removing an image copy")?;
+            tx.execute(
+                "DELETE FROM images WHERE id = ?1 AND status = 'available'
+                    AND NOT EXISTS (SELECT 1 FROM image_copies WHERE image_id = ?1)",
+                [id],
+            )
+            .context("removing an image without copies")?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! The worker pool: runs recorded actions, at most `workers` at once, each on a blocking
+//! thread, and ends every one of them in the catalog, whatever happens.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drydock_catalog::{Action, ActionId, Catalog, Image, ImageStatus};
+use drydock_engine::CancelToken;
+use drydock_engine::id::SnapshotId;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::disks::DiskPolicy;
+use crate::error::Result;
+use crate::execute;
+use crate::regions::Regions;
+use crate::tags::RepoTags;
+
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Long actions running at once; more wait their turn (and stay `in-progress`).
+    pub workers: usize,
+    pub disks: DiskPolicy,
+    /// Where qcow2 disks are converted to and from raw.
+    pub scratch_dir: PathBuf,
+}
+
+pub struct Jobs {
+    catalog: Arc<Catalog>,
+    regions: Arc<Regions>,
+    settings: JobSettings,
+    permits: Arc<Semaphore>,
+    running: Mutex<HashMap<ActionId, CancelToken>>,
+    idle: Notify,
+}
+
+/// What [`Jobs::recover`] did with the actions a stopped daemon left running.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub resumed: Vec<ActionId>,
+    pub errored: Vec<ActionId>,
+}
+
+impl Jobs {
+    pub fn new(catalog: Arc<Catalog>, regions: Arc<Regions>, settings: JobSettings) -> Arc<Jobs> {
+        let permits = Arc::new(Semaphore::new(settings.workers.max(1)));
+        Arc::new(Jobs { catalog, regions, settings, permits, running: Mutex::new(HashMap::new()), idle: Notify::new() })
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn regions(&self) -> &Arc<Regions> {
+        &self.regions
+    }
+
+    pub fn disks(&self) -> &DiskPolicy {
+        &self.settings.disks
+    }
+
+    pub(crate) fn settings(&self) -> &JobSettings {
+        &self.settings
+    }
+
+    /// Runs a recorded in-progress action in the background. Must be called inside a tokio
+    /// runtime.
+    pub fn spawn(self: &Arc<Self>, action: Action) {
+        let cancel = CancelToken::new();
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(action.id, cancel.clone());
+        let jobs = self.clone();
+        tokio::spawn(async move {
+            let id = action.id;
+            let outcome = match jobs.permits.clone().acquire_owned().await {
+                Ok(_permit) => {
+                    let worker = jobs.clone();
+                    let joined = tokio::task::spawn_blocking(move || execute::run(&worker, &action, &cancel)).await;
+                    match joined {
+                        Ok(result) => result.map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("internal error while running the action: {e}")),
+                    }
+                }
+                Err(_) => Err("interrupted: the daemon shut down before the action started".to_string()),
+            };
+            if let Err(reason) = &outcome {
+                tracing::warn!(action = id, "action errored: {reason}");
+            }
+            if let Err(e) = jobs.catalog.finish_action(id, outcome) {
+                tracing::error!(action = id, "recording the end of the action: {e}");
+            }
+            let mut running = jobs.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.remove(&id);
+            if running.is_empty() {
+                jobs.idle.notify_waiters();
+            }
+        });
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Lets running actions finish for up to `grace`, then cancels the rest, which end
+    /// `errored` at their next safe point; waits for them up to `grace` again.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.permits.close();
+        if self.wait_idle(grace).await {
+            return;
+        }
+        for cancel in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            cancel.cancel();
+        }
+        self.wait_idle(grace).await;
+    }
+
+    async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.idle.notified();
+            if self.running_count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.running_count() == 0;
+            }
+        }
+    }
+
+    /// Ends what a stopped daemon left `in-progress`. A snapshot whose repository snapshot was
+    /// committed before the stop is finished (resumed); everything else ends `errored` with
+    /// the reason, and pending images are discarded. Call before serving.
+    pub fn recover(&self) -> Result<Recovery> {
+        let mut recovery = Recovery::default();
+        for action in self.catalog.running_actions()? {
+            let image_id = action.params.get("image_id").and_then(|v| v.as_i64());
+            let image = image_id.and_then(|id| self.catalog.image(action.team_id, id).ok());
+            if let Some(image) = image.filter(|i| i.status == ImageStatus::Pending) {
+                if self.finish_committed_image(&action, &image)? {
+                    self.catalog.finish_action(action.id, Ok(()))?;
+                    recovery.resumed.push(action.id);
+                    continue;
+                }
+                self.catalog.discard_pending_image(image.id)?;
+            }
+            let reason = execute::interrupted_reason(&action);
+            self.catalog.finish_action(action.id, Err(reason))?;
+            recovery.errored.push(action.id);
+        }
+        Ok(recovery)
+    }
+
+    /// If the repository holds the image's snapshot (the daemon stopped between committing it
+    /// and recording it), records it and returns true.
+    fn finish_committed_image(&self, action: &Action, image: &Image) -> Result<bool> {
+        let Ok(repo) = self.regions.repository(&action.region) else { return Ok(false) };
+        let (metas, _) = repo.load_snapshot_metas_lenient()?;
+        let found =
+            metas.into_iter().find(|(_, meta)| RepoTags::decode(&meta.tags).is_some_and(|t| t.image_id == image.id));
+        let Some((id, meta)) = found else { return Ok(false) };
+        let copy = drydock_catalog::ImageCopy { region: action.region.clone(), snapshot_id: id.to_hex() };
+        self.catalog.finish_image(image.id, &copy, meta.size_bytes, meta.stored_bytes)?;
+        Ok(true)
+    }
+
+    /// Refuses power actions on a droplet whose driver cannot switch it.
+    pub fn power_check(&self, power: &serde_json::Value, droplet: &str) -> Result<()> {
+        crate::power::require_switchable(power, droplet)
+    }
+
+    /// Deletes an image's copies from its regions' repositories (their data goes at the next
+    /// gc). Called after the image left the catalog.
+    pub fn forget_copies(&self, image: &Image) -> Result<()> {
+        for copy in &image.copies {
+            let repo = self.regions.repository(&copy.region)?;
+            if let Some(id) = SnapshotId::from_hex(&copy.snapshot_id) {
+                drydock_engine::forget::forget(&repo, &[id])?;
+            }
+        }
+        Ok(())
+    }
+}

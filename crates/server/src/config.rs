@@ -1,0 +1,295 @@
+//! The daemon's configuration: a TOML file, then `DRYDOCK_*` environment variables, then
+//! flags, each overriding the one before. With nothing configured, everything lives in the data
+//! directory: the catalog, a self-signed certificate, the repository passphrase, and one region
+//! `local-1`.
+//!
+//! ```toml
+//! data_dir = "/var/lib/drydock"
+//! listen = "0.0.0.0:8443"
+//! workers = 2
+//! disk_roots = ["/var/lib/libvirt/images", "/dev"]
+//! plain_http = false            # only behind a TLS-terminating proxy
+//!
+//! [tls]
+//! cert = "/etc/drydock/cert.pem"
+//! key = "/etc/drydock/key.pem"
+//!
+//! [[regions]]
+//! slug = "local-1"
+//! name = "Local disk"
+//! path = "/srv/drydock/local-1"
+//! passphrase_file = "/etc/drydock/local-1.passphrase"
+//! ```
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+const LISTEN_DEFAULT: &str = "127.0.0.1:8443";
+const DATA_DIR_DEFAULT: &str = "drydock-data";
+const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
+const PASSPHRASE_BYTES: usize = 32;
+const REGION_SLUG_BYTES_MAX: usize = 32;
+
+/// What the file may say. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    workers: Option<usize>,
+    disk_roots: Option<Vec<PathBuf>>,
+    plain_http: Option<bool>,
+    shutdown_grace_secs: Option<u64>,
+    rate_limit_per_hour: Option<u32>,
+    tls: Option<TlsFile>,
+    regions: Option<Vec<RegionFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionFile {
+    slug: String,
+    name: Option<String>,
+    path: PathBuf,
+    passphrase_file: Option<PathBuf>,
+}
+
+/// Values from flags (and the environment, which clap reads for them).
+#[derive(Clone, Debug, Default)]
+pub struct ConfigOverrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub plain_http: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegionConfig {
+    pub slug: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub passphrase_file: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub disk_roots: Vec<PathBuf>,
+    pub plain_http: bool,
+    /// A configured certificate and key; `None` means the self-signed pair in the data directory.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub shutdown_grace: Duration,
+    pub rate_limit_per_hour: u32,
+    pub regions: Vec<RegionConfig>,
+}
+
+impl Config {
+    pub fn load(overrides: &ConfigOverrides) -> Result<Config> {
+        let file = match &overrides.config_file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| {
+                    Error::Config(format!(
+                        "{}: {}",
+                        path.display(),
+                        e.to_string().lines().collect::<Vec<_>>().join(" ")
+                    ))
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = overrides.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        let data_dir = std::path::absolute(&data_dir).map_err(|e| Error::io("resolving the data directory", e))?;
+        let listen_text = overrides.listen.clone().or(file.listen).unwrap_or_else(|| LISTEN_DEFAULT.to_string());
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|_| Error::Config(format!("listen address {listen_text:?} is not of the form 127.0.0.1:8443")))?;
+        let workers = file.workers.unwrap_or(2);
+        if !(1..=64).contains(&workers) {
+            return Err(Error::Config(format!("workers must be 1 to 64, not {workers}")));
+        }
+        let mut disk_roots = file.disk_roots.unwrap_or_default();
+        disk_roots.push(data_dir.join("disks"));
+        let regions = match file.regions {
+            None => vec![RegionConfig {
+                slug: "local-1".into(),
+                name: "Local disk".into(),
+                path: data_dir.join("regions").join("local-1"),
+                passphrase_file: data_dir.join("secrets").join("repository.passphrase"),
+            }],
+            Some(regions) => regions
+                .into_iter()
+                .map(|r| {
+                    validate_slug(&r.slug)?;
+                    Ok(RegionConfig {
+                        name: r.name.unwrap_or_else(|| r.slug.clone()),
+                        passphrase_file: r
+                            .passphrase_file
+                            .unwrap_or_else(|| data_dir.join("secrets").join("repository.passphrase")),
+                        slug: r.slug,
+                        path: r.path,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        if regions.is_empty() {
+            return Err(Error::Config("at least one region is needed".into()));
+        }
+        for (i, region) in regions.iter().enumerate() {
+            if regions[..i].iter().any(|r| r.slug == region.slug) {
+                return Err(Error::Config(format!("region {} is configured twice", region.slug)));
+            }
+        }
+        Ok(Config {
+            listen,
+            workers,
+            disk_roots,
+            plain_http: overrides.plain_http || file.plain_http.unwrap_or(false),
+            tls: file.tls.map(|t| (t.cert, t.key)),
+            shutdown_grace: file.shutdown_grace_secs.map_or(SHUTDOWN_GRACE_DEFAULT, Duration::from_secs),
+            rate_limit_per_hour: file.rate_limit_per_hour.unwrap_or(5000),
+            regions,
+            data_dir,
+        })
+    }
+
+    pub fn catalog_path(&self) -> PathBuf {
+        self.data_dir.join("catalog.sqlite")
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("scratch")
+    }
+
+    /// The certificate clients should trust: the configured one or the self-signed one.
+    pub fn cert_path(&self) -> PathBuf {
+        self.tls.as_ref().map_or_else(|| self.tls_dir().join("cert.pem"), |(cert, _)| cert.clone())
+    }
+}
+
+fn validate_slug(slug: &str) -> Result<()> {
+    let valid = !slug.is_empty()
+        && slug.len() <= REGION_SLUG_BYTES_MAX
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "region slug {slug:?} must be 1 to {REGION_SLUG_BYTES_MAX} lowercase letters, digits and '-'"
+        )))
+    }
+}
+
+/// A region's passphrase: read from its file, or, the first time, made up and written there
+/// (readable by the owner only). Losing it loses the region's data, so it is printed about.
+pub fn read_or_create_passphrase(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).trim_end_matches(['\n', '\r']).to_string();
+            if text.is_empty() {
+                return Err(Error::Config(format!("passphrase file {} is empty", path.display())));
+            }
+            Ok(text.into_bytes())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut random = [0u8; PASSPHRASE_BYTES];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+                .map_err(|_| Error::Config("the system has no randomness".into()))?;
+            let text: String = random.iter().map(|b| format!("{b:02x}")).collect();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            }
+            let mut file = std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io(format!("creating passphrase file {}", path.display()), e))?;
+            file.write_all(format!("{text}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Error::io(format!("writing passphrase file {}", path.display()), e))?;
+            tracing::warn!(
+                "created repository passphrase {}: back it up, without it no backup can be read",
+                path.display()
+            );
+            Ok(text.into_bytes())
+        }
+        Err(e) => Err(Error::io(format!("reading passphrase file {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_put_everything_in_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            Config::load(&ConfigOverrides { data_dir: Some(dir.path().into()), ..Default::default() }).unwrap();
+        assert_eq!(config.listen.to_string(), LISTEN_DEFAULT);
+        assert_eq!(config.regions.len(), 1);
+        assert_eq!(config.regions[0].slug, "local-1");
+        assert!(config.regions[0].path.starts_with(dir.path()));
+        assert!(config.disk_roots.contains(&dir.path().join("disks")));
+        assert!(!config.plain_http);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_typos_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("drydock.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nworkers = 3\n[[regions]]\nslug = \"nyc-1\"\npath = \"/srv/nyc\"\n",
+        )
+        .unwrap();
+        let overrides = ConfigOverrides {
+            config_file: Some(file.clone()),
+            listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        };
+        let config = Config::load(&overrides).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.workers, 3);
+        assert_eq!(config.regions[0].slug, "nyc-1");
+
+        std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        let error =
+            Config::load(&ConfigOverrides { config_file: Some(file.clone()), ..Default::default() }).unwrap_err();
+        assert!(error.to_string().contains("listne"), "{error}");
+        std::fs::write(&file, "[[regions]]\nslug = \"NYC 1\"\npath = \"/x\"\n").unwrap();
+        assert!(Config::load(&ConfigOverrides { config_file: Some(file), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn the_passphrase_is_made_once_and_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets").join("p");
+        let first = read_or_create_passphrase(&path).unwrap();
+        assert_eq!(read_or_create_passphrase(&path).unwrap(), first);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
