@@ -22,6 +22,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Full access: the scope `*` (or `*:*`, or DigitalOcean's legacy `write`).
+    pub fn has_full_access(&self) -> bool {
+        self.token.scopes.iter().any(|s| s == "*" || s == "*:*" || s == "write")
+    }
+
     /// Requires at least one of `scopes` (DigitalOcean lists alternatives per endpoint).
     pub fn require(&self, any_of: &[&str]) -> Result<(), ApiError> {
         if any_of.iter().any(|wanted| scopes::allows(&self.token.scopes, wanted)) {

@@ -1,7 +1,7 @@
 //! Pagination as DigitalOcean does it: `page` and `per_page` in, `links.pages` and
 //! `meta.total` out, with absolute links that carry `page=`.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use drydock_catalog::Page;
 use serde_json::{Map, Value, json};
 
@@ -23,7 +23,7 @@ pub struct Paging {
 impl Paging {
     /// Reads `page` and `per_page`; other query parameters are kept in the links. `per_page`
     /// above the maximum is lowered to it, as DigitalOcean does.
-    pub fn from_request(query: &QueryMap, headers: &HeaderMap, scheme: &str, path: &str) -> Result<Paging, ApiError> {
+    pub fn from_request(query: &QueryMap, headers: &HeaderMap, uri: &Uri, scheme: &str) -> Result<Paging, ApiError> {
         let number = |key: &str, default: u64| -> Result<u64, ApiError> {
             match query.get(key) {
                 None => Ok(default),
@@ -38,7 +38,6 @@ impl Paging {
         if page.checked_mul(per_page).is_none_or(|n| n > i64::MAX as u64) {
             return Err(ApiError::bad_request(format!("page {page} is out of range")));
         }
-        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let mut extra: Vec<(String, String)> = query
             .0
             .iter()
@@ -46,7 +45,7 @@ impl Paging {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         extra.sort();
-        Ok(Paging { page, per_page, base: format!("{scheme}://{host}{path}"), extra })
+        Ok(Paging { page, per_page, base: format!("{}{}", origin(headers, uri, scheme), uri.path()), extra })
     }
 
     pub fn catalog_page(&self) -> Page {
@@ -75,6 +74,18 @@ impl Paging {
         }
         json!({ key: items, "links": {"pages": pages}, "meta": {"total": total} })
     }
+}
+
+/// `scheme://host[:port]` as the client addressed this server: the `Host` header (HTTP/1.1) or
+/// the URI's authority (HTTP/2).
+pub fn origin(headers: &HeaderMap, uri: &Uri, scheme: &str) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{scheme}://{host}")
 }
 
 fn form_urlencoded(pairs: &[(String, String)]) -> String {
@@ -106,7 +117,7 @@ impl axum::extract::FromRequestParts<crate::AppState> for Listing {
         state: &crate::AppState,
     ) -> Result<Self, ApiError> {
         let query = QueryMap::from_request_parts(parts, state).await?;
-        let paging = Paging::from_request(&query, &parts.headers, state.settings.scheme, parts.uri.path())?;
+        let paging = Paging::from_request(&query, &parts.headers, &parts.uri, state.settings.scheme)?;
         Ok(Listing { query, paging })
     }
 }

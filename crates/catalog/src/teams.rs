@@ -71,6 +71,15 @@ impl Catalog {
         })
     }
 
+    /// Valid tokens of all teams: none means the daemon has never been used.
+    pub fn token_count(&self) -> Result<u64> {
+        self.read(|tx| {
+            tx.query_row("SELECT count(*) FROM tokens WHERE revoked_at IS NULL", [], |r| r.get::<_, i64>(0))
+                .context("counting tokens")
+                .map(|n| n as u64)
+        })
+    }
+
     pub fn tokens(&self, team: TeamId) -> Result<Vec<Token>> {
         self.read(|tx| {
             let mut statement = tx

@@ -25,15 +25,46 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    let first_start = drydock_server::open_catalog(&config)?.token_count()? == 0;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(drydock_server::run(config, |config, address| {
         let scheme = if config.plain_http { "http" } else { "https" };
-        eprintln!("drydock: serving the API on {scheme}://{address} (data in {})", config.data_dir.display());
+        let url = format!("{scheme}://{address}");
+        eprintln!("drydock: serving the API on {url} (data in {})", config.data_dir.display());
         if !config.plain_http {
             eprintln!("drydock: clients trust the certificate {}", config.cert_path().display());
         }
+        if first_start {
+            eprintln!("{}", getting_started(config, &url));
+        }
     }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Printed on the first start: how to get a token and take a first snapshot.
+fn getting_started(config: &Config, url: &str) -> String {
+    let exe = std::env::current_exe().map_or_else(|_| "drydock".to_string(), |p| p.display().to_string());
+    let data = config.data_dir.display();
+    let disk = config.data_dir.join("disks").join("web-1.img");
+    let disk = disk.display();
+    let cacert = config.cert_path();
+    let cacert = cacert.display();
+    format!(
+        "drydock: no API token exists yet. In another terminal:
+
+  # 1. a token with full access (the secret is printed once)
+  export DRYDOCK_TOKEN=$({exe} token create --data-dir {data} --scopes '*')
+  # 2. register a machine: any raw or qcow2 disk under {data}/disks (or a configured disk_root)
+  truncate -s 1G {disk}
+  curl --cacert {cacert} -H \"Authorization: Bearer $DRYDOCK_TOKEN\" \\
+       -d '{{\"name\": \"web-1\", \"disk\": {{\"path\": \"{disk}\"}}}}' {url}/v2/droplets
+  # 3. take a snapshot and poll its action until \"completed\"
+  curl --cacert {cacert} -H \"Authorization: Bearer $DRYDOCK_TOKEN\" \\
+       -d '{{\"type\": \"snapshot\", \"name\": \"first\"}}' {url}/v2/droplets/1/actions
+  curl --cacert {cacert} -H \"Authorization: Bearer $DRYDOCK_TOKEN\" {url}/v2/actions
+
+pydo: pydo.Client(token, endpoint=\"{url}\", connection_verify=\"{cacert}\")"
+    )
 }
 
 pub fn token(cli: &Cli, command: &TokenCommand) -> Result<ExitCode> {

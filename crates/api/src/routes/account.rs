@@ -23,7 +23,7 @@ pub async fn regions(
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     caller.require(&["regions:read"])?;
-    let paging = Paging::from_request(&query, &headers, state.settings.scheme, uri.path())?;
+    let paging = Paging::from_request(&query, &headers, &uri, state.settings.scheme)?;
     let regions = state.jobs.regions().clone();
     let all: Vec<Value> = state
         .blocking(move |_| {
@@ -54,7 +54,7 @@ pub async fn sizes(
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     caller.require(&["sizes:read", "regions:read"])?;
-    let paging = Paging::from_request(&query, &headers, state.settings.scheme, uri.path())?;
+    let paging = Paging::from_request(&query, &headers, &uri, state.settings.scheme)?;
     let slugs: Vec<String> = state.jobs.regions().specs().iter().map(|s| s.slug.clone()).collect();
     let size = json!({
         "slug": crate::routes::droplets::SIZE_SLUG_DEFAULT, "memory": 0, "vcpus": 0, "disk": 0, "transfer": 0.0,

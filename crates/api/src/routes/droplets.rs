@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use drydock_catalog::{
     DiskFormat, DropletFilter, DropletStatus, ImageFilter, ImageStatus, ImageType, NewAction, NewDroplet, Page,
     ResourceType,
@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryMap, int_id};
-use crate::page::Listing;
+use crate::page::{Listing, origin};
 use crate::{policy, views};
 
 /// The size slug of registered machines: drydock does not size them, it protects them.
@@ -85,6 +85,8 @@ pub(crate) fn droplet_view(state: &AppState, droplet: &drydock_catalog::Droplet)
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
     JsonBody(body): JsonBody<CreateDroplet>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(&["droplet:create"])?;
@@ -99,6 +101,11 @@ pub async fn create(
     })?;
     let format = disk_format(disk.format.as_deref())?;
     let power = drydock_jobs::parse_power(body.power.as_ref())?;
+    // A command driver runs shell commands as the daemon's user: only full-access tokens may
+    // configure one.
+    if power.get("driver").and_then(Value::as_str) == Some("command") && !caller.has_full_access() {
+        return Err(ApiError::forbidden("a command power driver runs commands on this server: it needs a full-access token (scope *)"));
+    }
     let tags = body.tags.clone().unwrap_or_default();
     validate_tags(&tags)?;
     let backups = body.backups.unwrap_or(false);
@@ -178,7 +185,7 @@ pub async fn create(
         })
         .await?;
     let view = state.blocking(move |state| droplet_view(state, &droplet)).await?;
-    let href = format!("{}://{}/v2/actions/{}", state.settings.scheme, "localhost", action.id);
+    let href = format!("{}/v2/actions/{}", origin(&headers, &uri, state.settings.scheme), action.id);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"droplet": view, "links": {"actions": [{"id": action.id, "rel": "create", "href": href}]}})),

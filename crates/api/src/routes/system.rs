@@ -23,7 +23,7 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 pub async fn catalog_check(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    if !caller.token.scopes.iter().any(|s| s == "*" || s == "*:*") {
+    if !caller.has_full_access() {
         return Err(ApiError::forbidden("the catalog check needs a token with full access (scope *)"));
     }
     let check = state.blocking(|state| Ok(drydock_jobs::check_catalog(&state.catalog, state.jobs.regions())?)).await?;
