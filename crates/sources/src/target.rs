@@ -59,6 +59,7 @@ pub struct FileTarget {
 
 impl FileTarget {
     pub fn create(path: &Path, size_bytes: u64, overwrite: bool) -> io::Result<Self> {
+        let replaced = fs::metadata(path).ok();
         match fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(io::Error::new(
@@ -86,6 +87,17 @@ impl FileTarget {
             .create_new(true)
             .open(&partial_path)
             .map_err(|e| annotate(&partial_path, e))?;
+        // A replaced disk keeps its owner and mode: the hypervisor's user must still open it.
+        if let Some(meta) = &replaced {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let kept = file
+                .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .and_then(|()| std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid())));
+            if let Err(e) = kept {
+                let _ = fs::remove_file(&partial_path);
+                return Err(annotate(&partial_path, e));
+            }
+        }
         let direct = OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(&partial_path).ok();
         let target = FileTarget { file, direct, path: path.to_path_buf(), partial_path };
         // A fresh file of the final length is all holes: zero chunks need no writes at all.
@@ -383,6 +395,22 @@ mod tests {
         let target = Box::new(FileTarget::create(&path, 3, true).unwrap());
         target.write_at(b"new", 0).unwrap();
         target.finish().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+    }
+
+    #[test]
+    fn an_overwritten_file_keeps_its_mode_and_owner() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        fs::write(&path, b"old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::chown(&path, Some(4242), Some(4343)).unwrap(); // the tests run as root
+        let target = Box::new(FileTarget::create(&path, 3, true).unwrap());
+        target.write_at(b"new", 0).unwrap();
+        target.finish().unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.uid(), meta.gid()), (0o640, 4242, 4343));
         assert_eq!(fs::read(&path).unwrap(), b"new");
     }
 
