@@ -121,3 +121,46 @@ impl axum::extract::FromRequestParts<crate::AppState> for Listing {
         Ok(Listing { query, paging })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paging(query: &str) -> Result<Paging, ApiError> {
+        let uri: Uri = format!("/v2/droplets?{query}").parse().unwrap();
+        let pairs = url_pairs(uri.query().unwrap_or(""));
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "drydock.example:8443".parse().unwrap());
+        Paging::from_request(&QueryMap(pairs.into_iter().collect()), &headers, &uri, "https")
+    }
+
+    fn url_pairs(query: &str) -> Vec<(String, String)> {
+        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn links_name_the_neighbouring_pages_and_keep_filters() {
+        let middle = paging("page=2&per_page=10&tag_name=web").unwrap();
+        assert_eq!(middle.catalog_page(), Page { offset: 10, limit: 10 });
+        let envelope = middle.envelope("droplets", Vec::new(), 35);
+        let pages = &envelope["links"]["pages"];
+        assert_eq!(pages["next"], "https://drydock.example:8443/v2/droplets?tag_name=web&page=3&per_page=10");
+        assert_eq!(pages["prev"], "https://drydock.example:8443/v2/droplets?tag_name=web&page=1&per_page=10");
+        assert_eq!(pages["last"], "https://drydock.example:8443/v2/droplets?tag_name=web&page=4&per_page=10");
+        assert_eq!(envelope["meta"]["total"], 35);
+
+        let only = paging("").unwrap().envelope("droplets", Vec::new(), 20);
+        assert_eq!(only["links"]["pages"], serde_json::json!({}));
+        let last = paging("page=4&per_page=10").unwrap().envelope("droplets", Vec::new(), 35);
+        assert!(last["links"]["pages"].get("next").is_none());
+    }
+
+    #[test]
+    fn page_sizes_are_bounded_and_bad_values_refused() {
+        assert_eq!(paging("per_page=1000").unwrap().per_page, PER_PAGE_MAX);
+        assert_eq!(paging("").unwrap().per_page, PER_PAGE_DEFAULT);
+        for bad in ["per_page=0", "page=0", "page=abc", "per_page=-1", "page=99999999999999999999"] {
+            assert!(paging(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
