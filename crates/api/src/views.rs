@@ -194,6 +194,8 @@ pub fn action(regions: &Regions, a: &Action) -> Value {
             "resource_id": a.resource_id,
             "progress": {"percent": percent, "bytes_done": a.bytes_done, "bytes_total": a.bytes_total},
             "error": a.error,
+            // The image a snapshot action makes, or a restore or create reads.
+            "image_id": a.params.get("image_id").cloned().unwrap_or(Value::Null),
         },
     })
 }

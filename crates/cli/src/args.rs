@@ -43,6 +43,9 @@ pub enum Command {
     /// Check the daemon's catalog against its repositories, or rebuild it from them.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// The daemon's clients: droplet, snapshot, action, restore, volume.
+    #[command(flatten)]
+    Client(crate::client_args::ClientCommand),
 }
 
 /// Where the daemon's configuration and data are.

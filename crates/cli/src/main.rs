@@ -11,6 +11,8 @@ macro_rules! outln {
 }
 
 mod args;
+mod client;
+mod client_args;
 mod daemon_cmd;
 mod image_cmd;
 mod passphrase;
@@ -63,6 +65,7 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<ExitCode> {
         Command::Serve(_) => unreachable!("serve runs before signal handlers are installed"),
         Command::Token(command) => daemon_cmd::token(cli, command),
         Command::Catalog(command) => daemon_cmd::catalog(cli, command),
+        Command::Client(command) => client::run(cli, command, cancel),
     }
 }
 
