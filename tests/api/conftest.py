@@ -10,13 +10,19 @@ Fixtures other test files may use:
   `.bin`, `.tokens` = {"full", "read", "droplet_read", "other"} -> secret, `.client(token)`).
 - `client` (full access, team "default"), `read_client` (scope `read`),
   `droplet_read_client` (scope `droplet:read` only), `other_client` (full access, team "other").
-- `make_disk(size_bytes, chunks=..., name=None) -> Path`: a sparse raw image with random data.
-- `wait_action(client, action_id, timeout=...) -> dict`: polls until the action is no longer
-  in progress and returns it.
-- `register(client, disk_path, **fields) -> dict`: registers a droplet and returns it.
+- `make_disk(size_bytes=16 MiB, chunks=4, chunk_bytes=256 KiB, name=None) -> Path`: a sparse raw
+  image in the disk root with `chunks` runs of random bytes.
+- `new_path() -> Path`: a path in the disk root where nothing exists yet (restore targets).
+- `wait_action(client, action_id, timeout=60) -> dict`: polls `actions.get` while the action is
+  in progress and returns it (completed or errored).
+- `register(name=None, disk=None, **fields) -> dict`: registers a droplet (on a new 16 MiB disk
+  unless `disk` is given), waits for its create action and returns the droplet.
 """
 
+import ctypes
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,11 +64,14 @@ class Daemon:
             f'\n[[regions]]\nslug = "{slug}"\nname = "Test {slug}"\npath = "{self.root / "regions" / slug}"\n'
             for slug in REGIONS
         )
-        self.config.write_text(f'disk_roots = ["{self.disks_dir}"]\nworkers = 2\nrate_limit_per_hour = {RATE_LIMIT_PER_HOUR}\n{regions}')
+        self.config.write_text(
+            f'disk_roots = ["{self.disks_dir}"]\nworkers = 2\nrate_limit_per_hour = {RATE_LIMIT_PER_HOUR}\n{regions}'
+        )
 
     def run_cli(self, *args) -> str:
         result = subprocess.run(
             [str(self.bin), *args, "--data-dir", str(self.data_dir), "--config", str(self.config)],
+            check=False,
             capture_output=True,
             text=True,
             timeout=60,
@@ -76,26 +85,29 @@ class Daemon:
         return secret
 
     def start(self):
-        log = self.log.open("wb")
-        self.process = subprocess.Popen(
-            [
-                str(self.bin),
-                "serve",
-                "--data-dir",
-                str(self.data_dir),
-                "--config",
-                str(self.config),
-                "--listen",
-                f"127.0.0.1:{self.port}",
-            ],
-            stdout=log,
-            stderr=log,
-        )
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(self.bin),
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--config",
+                    str(self.config),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=log,
+                preexec_fn=stop_with_parent,
+            )
         deadline = time.monotonic() + START_TIMEOUT_SECS
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"drydock serve exited with {self.process.returncode}:\n{self.log_text()}")
             if time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
                 raise RuntimeError(f"drydock serve did not answer within {START_TIMEOUT_SECS} s:\n{self.log_text()}")
             if self.cert.exists():
                 try:
@@ -124,6 +136,12 @@ class Daemon:
         return pydo.Client(token, endpoint=self.endpoint, connection_verify=str(self.cert), retry_total=0)
 
 
+def stop_with_parent():
+    """In the daemon's child process: get SIGTERM if pytest dies without stopping it."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,7 +149,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def drydock(tmp_path_factory):
+def drydock(request, tmp_path_factory):
     binary = Path(os.environ.get("DRYDOCK_BIN", REPO_ROOT / "target" / "debug" / "drydock"))
     if not binary.is_file():
         pytest.fail(f"no drydock binary at {binary}: build it (cargo build -p drydock-cli) or set DRYDOCK_BIN")
@@ -148,7 +166,22 @@ def drydock(tmp_path_factory):
         yield daemon
     finally:
         code = daemon.stop()
-        assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
+    assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
+    log = re.sub(r"\x1b\[[0-9;]*m", "", daemon.log.read_text(errors="replace"))
+    errors = [line for line in log.splitlines() if "panicked" in line or re.match(r"^\S+\s+ERROR\b", line)]
+    assert not errors, "the daemon logged errors:\n" + "\n".join(errors)
+    # After everything the suite did, the catalog still agrees with the repositories.
+    check = subprocess.run(
+        [str(daemon.bin), "catalog", "check", "--data-dir", str(daemon.data_dir), "--config", str(daemon.config)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, f"catalog check: {check.stdout}{check.stderr}"
+    if request.session.testsfailed == 0:
+        # Only kept for debugging: the repositories hold hundreds of MiB.
+        shutil.rmtree(daemon.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -185,7 +218,9 @@ def write_disk(path: Path, size_bytes: int, chunks: int = 4, chunk_bytes: int = 
 
 @pytest.fixture(scope="session")
 def make_disk(drydock):
-    def make(size_bytes: int = 16 << 20, chunks: int = 4, chunk_bytes: int = 256 * 1024, name: str = None) -> Path:
+    def make(
+        size_bytes: int = 16 << 20, chunks: int = 4, chunk_bytes: int = 256 * 1024, name: str | None = None
+    ) -> Path:
         path = drydock.disks_dir / (name or f"disk-{uuid.uuid4().hex[:12]}.img")
         return write_disk(path, size_bytes, chunks, chunk_bytes)
 
@@ -226,7 +261,7 @@ def unique(prefix: str) -> str:
 def register(client, make_disk, wait_action):
     """Registers a droplet (on a new 16 MiB disk unless `disk` is given) and returns its JSON."""
 
-    def register(name: str = None, disk: Path = None, **fields) -> dict:
+    def register(name: str | None = None, disk: Path | None = None, **fields) -> dict:
         disk = disk or make_disk()
         body = {"name": name or unique("web"), "disk": {"path": str(disk), "format": "raw"}, **fields}
         response = client.droplets.create(body)

@@ -2,6 +2,9 @@
 
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+from pydo.exceptions import HttpResponseError
+
 from conftest import unique
 
 
@@ -76,10 +79,28 @@ def test_list_paginates_every_droplet_exactly_once(client, register, make_disk):
     assert set(totals) == {totals[0]}
     assert registered <= set(ids)
 
+    # Past the end: an empty page that links back.
+    beyond = client.droplets.list(per_page=10, page=9, tag_name=tag)
+    assert beyond["droplets"] == []
+    assert beyond["meta"]["total"] == 25
+    assert "next" not in beyond["links"]["pages"]
+    assert page_of(beyond["links"]["pages"]["first"]) == 1
+
     last = client.droplets.list(per_page=10, page=3, tag_name=tag)
     assert len(last["droplets"]) == 5
     assert {"first", "prev"} <= set(last["links"]["pages"])
     assert page_of(last["links"]["pages"]["prev"]) == 2
+
+
+def test_page_sizes_are_checked_and_capped(client, register):
+    register()
+    for bad in ({"per_page": 0}, {"page": 0}):
+        with pytest.raises(HttpResponseError) as raised:
+            client.droplets.list(**bad)
+        assert raised.value.status_code == 400
+        assert raised.value.response.json()["id"] == "bad_request"
+    total = client.droplets.list()["meta"]["total"]
+    assert len(client.droplets.list(per_page=1000)["droplets"]) == min(total, 200)
 
 
 def test_list_filters_by_tag_and_name(client, register):

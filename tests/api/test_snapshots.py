@@ -7,7 +7,7 @@ from pydo.exceptions import HttpResponseError
 from conftest import unique
 
 
-def snapshot(client, wait_action, droplet_id: int, name: str = None, **extra) -> dict:
+def snapshot(client, wait_action, droplet_id: int, name: str | None = None, **extra) -> dict:
     """Takes a snapshot, waits for it, and returns the action."""
     body = {"type": "snapshot", **({"name": name} if name else {}), **extra}
     action = client.droplet_actions.post(droplet_id, body)["action"]
@@ -78,6 +78,20 @@ def test_snapshot_action_makes_a_snapshot_and_an_image(client, register, make_di
     assert client.images.list(type="distribution")["images"] == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: GET /v2/images ignores tag_name (crates/api/src/routes/images.rs, list); "
+    "remove this mark once it filters",
+)
+def test_images_list_filters_by_tag(client, register, wait_action):
+    droplet = register()
+    snapshot(client, wait_action, droplet["id"], unique("untagged"))
+    # No image carries this tag (the API has no way to tag images yet): none is listed.
+    listed = client.images.list(tag_name=unique("no-such-tag"))
+    assert listed["images"] == []
+    assert listed["meta"]["total"] == 0
+
+
 def test_images_update_name_and_description(client, register, wait_action):
     droplet = register()
     name = unique("before")
@@ -100,29 +114,42 @@ def test_an_unnamed_snapshot_is_named_after_the_droplet(client, register, wait_a
     assert image["name"].startswith(droplet["name"] + "-")
 
 
+def restore(client, wait_action, droplet_id: int, image_id: int):
+    action = client.droplet_actions.post(droplet_id, {"type": "restore", "image": image_id})["action"]
+    assert action["type"] == "restore"
+    done = wait_action(client, action["id"])
+    assert done["status"] == "completed", done
+
+
 def test_restore_in_place_is_bit_exact(client, register, make_disk, wait_action):
     disk = make_disk(32 << 20, chunks=6)
-    original = disk.read_bytes()
+    first = disk.read_bytes()
     droplet = register(disk=disk)
-    name = unique("golden")
-    snapshot(client, wait_action, droplet["id"], name)
-    image_id = snapshot_id(client, droplet["id"], name)
+    snapshot(client, wait_action, droplet["id"], "first")
+    first_id = snapshot_id(client, droplet["id"], "first")
 
     # Damage the disk: other data in place of the original, and some bytes past the old data.
     with disk.open("r+b") as f:
         f.write(b"\xff" * (1 << 20))
         f.seek(20 << 20)
         f.write(b"ruined" * 1000)
-    assert disk.read_bytes() != original
+    second = disk.read_bytes()
+    assert second != first
+    snapshot(client, wait_action, droplet["id"], "second")
+    second_id = snapshot_id(client, droplet["id"], "second")
+    with disk.open("r+b") as f:
+        f.seek(5 << 20)
+        f.write(b"third state")
 
-    action = client.droplet_actions.post(droplet["id"], {"type": "restore", "image": image_id})["action"]
-    assert action["type"] == "restore"
-    done = wait_action(client, action["id"])
-    assert done["status"] == "completed", done
-    assert disk.read_bytes() == original
+    restore(client, wait_action, droplet["id"], first_id)
+    assert disk.read_bytes() == first
+    # Snapshots are incremental: the later one restores its own state, not the first.
+    restore(client, wait_action, droplet["id"], second_id)
+    assert disk.read_bytes() == second
     after = client.droplets.get(droplet["id"])["droplet"]
     assert after["locked"] is False
     assert after["status"] == "active"
+    assert sorted(after["snapshot_ids"]) == sorted([first_id, second_id])
 
 
 def test_restore_from_another_droplets_image_is_refused(client, register, wait_action):
@@ -130,9 +157,7 @@ def test_restore_from_another_droplets_image_is_refused(client, register, wait_a
     name = unique("mine")
     snapshot(client, wait_action, first["id"], name)
     image_id = snapshot_id(client, first["id"], name)
-    error = expect_status(
-        422, client.droplet_actions.post, second["id"], {"type": "restore", "image": image_id}
-    )
+    error = expect_status(422, client.droplet_actions.post, second["id"], {"type": "restore", "image": image_id})
     assert error.response.json()["id"] == "unprocessable_entity"
     expect_status(422, client.droplet_actions.post, first["id"], {"type": "restore"})
 
@@ -162,6 +187,22 @@ def test_create_a_droplet_from_a_snapshot(client, register, make_disk, new_path,
     droplet = client.droplets.get(created["id"])["droplet"]
     assert droplet["status"] == "active"
     assert droplet["locked"] is False
+
+
+def test_snapshots_outlive_their_droplet(client, register, make_disk, new_path, wait_action):
+    disk = make_disk(8 << 20)
+    original = disk.read_bytes()
+    droplet = register(disk=disk)
+    name = unique("orphan")
+    snapshot(client, wait_action, droplet["id"], name)
+    image_id = snapshot_id(client, droplet["id"], name)
+    assert client.droplets.destroy(droplet["id"]) is None
+    assert client.snapshots.get(str(image_id))["snapshot"]["resource_id"] == str(droplet["id"])
+    assert client.images.get(image_id)["image"]["id"] == image_id
+    target = new_path()
+    response = client.droplets.create({"name": unique("heir"), "image": image_id, "disk": {"path": str(target)}})
+    assert wait_action(client, response["links"]["actions"][0]["id"])["status"] == "completed"
+    assert target.read_bytes() == original
 
 
 def test_create_from_a_snapshot_needs_a_new_path(client, register, make_disk, wait_action):
@@ -278,11 +319,14 @@ def test_a_busy_droplet_refuses_a_second_action(client, register, make_disk, wai
     error = expect_status(422, client.droplet_actions.post, droplet["id"], {"type": "snapshot"})
     assert error.response.json()["id"] == "unprocessable_entity"
     expect_status(422, client.droplet_actions.post, droplet["id"], {"type": "rename", "name": "no"})
+    expect_status(422, client.droplets.destroy, droplet["id"])
     progress = client.actions.get(running["id"])["action"]["drydock"]["progress"]
-    assert progress["bytes_total"] == 1536 << 20
+    assert progress["percent"] < 100
+    assert progress["bytes_total"] in (0, 1536 << 20)  # 0 until the worker has started
 
     done = wait_action(client, running["id"], timeout=120)
     assert done["status"] == "completed", done
+    assert done["drydock"]["progress"] == {"percent": 100, "bytes_done": 1536 << 20, "bytes_total": 1536 << 20}
     assert client.droplets.get(droplet["id"])["droplet"]["locked"] is False
     actions = client.droplet_actions.list(droplet["id"])["actions"]
     by_id = {a["id"]: a for a in actions}
