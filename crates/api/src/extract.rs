@@ -100,3 +100,18 @@ pub fn int_id(what: &str, text: &str) -> Result<i64, ApiError> {
         _ => Err(ApiError::bad_request(format!("{what} id must be a positive integer, not {text:?}"))),
     }
 }
+
+/// Path parameters; a malformed one (not UTF-8, for one) is a DigitalOcean-style 400 rather
+/// than axum's plain-text answer.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}

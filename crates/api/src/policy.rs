@@ -42,16 +42,16 @@ pub fn normalize(given: Option<&Value>) -> Result<Value, ApiError> {
         "window_length_hours": WINDOW_HOURS,
         "retention_period_days": if plan == "weekly" { 28 } else { 7 },
     });
+    // Checked for every plan, so that a bad weekday is refused rather than silently dropped; only
+    // weekly plans keep it.
+    let weekday = match object.get("weekday") {
+        None | Some(Value::Null) => "SUN",
+        Some(Value::String(day)) if WEEKDAYS.contains(&day.as_str()) => day.as_str(),
+        Some(other) => {
+            return Err(ApiError::unprocessable(format!("backup_policy.weekday must be one of SUN..SAT, not {other}")));
+        }
+    };
     if plan == "weekly" {
-        let weekday = match object.get("weekday") {
-            None | Some(Value::Null) => "SUN",
-            Some(Value::String(day)) if WEEKDAYS.contains(&day.as_str()) => day.as_str(),
-            Some(other) => {
-                return Err(ApiError::unprocessable(format!(
-                    "backup_policy.weekday must be one of SUN..SAT, not {other}"
-                )));
-            }
-        };
         policy["weekday"] = weekday.into();
     }
     Ok(policy)
@@ -82,6 +82,8 @@ mod tests {
         assert!(normalize(Some(&json!({"plan": "hourly"}))).is_err());
         assert!(normalize(Some(&json!({"hour": 3}))).is_err());
         assert!(normalize(Some(&json!({"plan": "weekly", "weekday": "someday"}))).is_err());
+        assert!(normalize(Some(&json!({"plan": "daily", "weekday": {}}))).is_err());
+        assert!(normalize(Some(&json!({"plan": "daily", "weekday": "MON"}))).unwrap().get("weekday").is_none());
         assert!(normalize(Some(&json!("daily"))).is_err());
     }
 }

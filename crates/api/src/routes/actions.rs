@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::extract::int_id;
+use crate::extract::{Path, int_id};
 use crate::page::Listing;
 use crate::views;
 

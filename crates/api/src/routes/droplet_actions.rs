@@ -2,7 +2,7 @@
 //! time or every droplet with a tag.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use drydock_catalog::{Action, Droplet, DropletFilter, ImageType, NewAction, NewImage, Page, ResourceType};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use super::droplets::validate_name;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryMap, int_id};
+use crate::extract::{JsonBody, Path, QueryMap, int_id};
 use crate::page::Listing;
 use crate::{policy, views};
 
@@ -52,6 +52,7 @@ pub async fn post(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = int_id("droplet", &id)?;
     check_scopes(&caller, &body.kind)?;
+    check(&body)?;
     let view = state
         .blocking(move |state| {
             let droplet = state.catalog.droplet(caller.team.id, id)?;
@@ -77,6 +78,7 @@ pub async fn post_by_tag(
         )));
     }
     check_scopes(&caller, &body.kind)?;
+    check(&body)?;
     let views = state
         .blocking(move |state| {
             let filter = DropletFilter { tag: Some(tag), name: None };
@@ -104,7 +106,59 @@ fn check_scopes(caller: &Caller, kind: &str) -> ApiResult<()> {
     }
 }
 
-/// Records the action and starts (or, for catalog-only changes, completes) it.
+/// Checks what can be checked without the droplet, so a bad request is refused the same way
+/// whether it names one droplet or a tag with none.
+fn check(body: &ActionRequest) -> ApiResult<()> {
+    let kind = body.kind.as_str();
+    match kind {
+        "snapshot" => snapshot_name(body).map(drop),
+        "restore" => restore_image(body).map(drop),
+        "rename" => new_name(body).map(drop),
+        "enable_backups" | "change_backup_policy" => backup_policy(body).map(drop),
+        "disable_backups" => Ok(()),
+        _ if POWER_TYPES.contains(&kind) => Ok(()),
+        _ if UNSUPPORTED_TYPES.contains(&kind) => Err(ApiError::unprocessable(format!(
+            "drydock does not support {kind} actions: it protects machines it does not host"
+        ))),
+        _ => Err(ApiError::unprocessable(format!("unknown droplet action type {kind:?}"))),
+    }
+}
+
+fn snapshot_name(body: &ActionRequest) -> ApiResult<Option<String>> {
+    match &body.name {
+        Some(name) if name.is_empty() || name.len() > SNAPSHOT_NAME_BYTES_MAX || name.chars().any(char::is_control) => {
+            Err(ApiError::unprocessable(format!(
+                "snapshot name must be 1 to {SNAPSHOT_NAME_BYTES_MAX} bytes without control characters"
+            )))
+        }
+        name => Ok(name.clone()),
+    }
+}
+
+fn restore_image(body: &ActionRequest) -> ApiResult<i64> {
+    match &body.image {
+        Some(Value::Number(n)) => n.as_i64().filter(|&n| n >= 1),
+        Some(Value::String(s)) => s.parse().ok().filter(|&n: &i64| n >= 1),
+        _ => None,
+    }
+    .ok_or_else(|| ApiError::unprocessable("restore needs image: the id of a snapshot or backup of this droplet"))
+}
+
+fn new_name(body: &ActionRequest) -> ApiResult<String> {
+    let name = body.name.clone().ok_or_else(|| ApiError::unprocessable("rename needs name"))?;
+    validate_name(&name)?;
+    Ok(name)
+}
+
+fn backup_policy(body: &ActionRequest) -> ApiResult<Value> {
+    if body.kind == "change_backup_policy" && body.backup_policy.is_none() {
+        return Err(ApiError::unprocessable("change_backup_policy needs backup_policy"));
+    }
+    policy::normalize(body.backup_policy.as_ref())
+}
+
+/// Records the action and starts (or, for catalog-only changes, completes) it. The request
+/// passed [`check`].
 fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult<Action> {
     let team = droplet.team_id;
     let new = |params: Value| NewAction {
@@ -117,12 +171,7 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
     let kind = body.kind.as_str();
     match kind {
         "snapshot" => {
-            let name = body.name.clone().unwrap_or_else(|| default_snapshot_name(&droplet.name));
-            if name.is_empty() || name.len() > SNAPSHOT_NAME_BYTES_MAX || name.chars().any(char::is_control) {
-                return Err(ApiError::unprocessable(format!(
-                    "snapshot name must be 1 to {SNAPSHOT_NAME_BYTES_MAX} bytes without control characters"
-                )));
-            }
+            let name = snapshot_name(body)?.unwrap_or_else(|| default_snapshot_name(&droplet.name));
             if body.power_off {
                 state.jobs.power_check(&droplet.power, &droplet.name)?;
             }
@@ -140,14 +189,7 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
             Ok(action)
         }
         "restore" => {
-            let image_id = match &body.image {
-                Some(Value::Number(n)) => n.as_i64().filter(|&n| n >= 1),
-                Some(Value::String(s)) => s.parse().ok().filter(|&n: &i64| n >= 1),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                ApiError::unprocessable("restore needs image: the id of a snapshot or backup of this droplet")
-            })?;
+            let image_id = restore_image(body)?;
             let image = state.catalog.image(team, image_id)?;
             if image.resource_type != ResourceType::Droplet || image.resource_id != droplet.id.to_string() {
                 return Err(ApiError::unprocessable(format!(
@@ -159,24 +201,14 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
             state.jobs.spawn(action.clone());
             Ok(action)
         }
-        _ if POWER_TYPES.contains(&kind) => {
-            state.jobs.power_check(&droplet.power, &droplet.name)?;
-            let (action, _) = state.catalog.start_action(team, &new(json!({})), None)?;
-            state.jobs.spawn(action.clone());
-            Ok(action)
-        }
         "rename" => {
-            let name = body.name.clone().ok_or_else(|| ApiError::unprocessable("rename needs name"))?;
-            validate_name(&name)?;
+            let name = new_name(body)?;
             immediate(state, team, new(json!({"name": name})), |state| {
                 Ok(state.catalog.rename_droplet(team, droplet.id, &name)?)
             })
         }
         "enable_backups" | "change_backup_policy" => {
-            if kind == "change_backup_policy" && body.backup_policy.is_none() {
-                return Err(ApiError::unprocessable("change_backup_policy needs backup_policy"));
-            }
-            let policy = policy::normalize(body.backup_policy.as_ref())?;
+            let policy = backup_policy(body)?;
             let enabled = kind == "enable_backups" || droplet.backups_enabled;
             immediate(state, team, new(json!({"backup_policy": policy})), |state| {
                 Ok(state.catalog.set_droplet_backups(team, droplet.id, enabled, Some(&policy))?)
@@ -185,10 +217,13 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
         "disable_backups" => immediate(state, team, new(json!({})), |state| {
             Ok(state.catalog.set_droplet_backups(team, droplet.id, false, None)?)
         }),
-        _ if UNSUPPORTED_TYPES.contains(&kind) => Err(ApiError::unprocessable(format!(
-            "drydock does not support {kind} actions: it protects machines it does not host"
-        ))),
-        _ => Err(ApiError::unprocessable(format!("unknown droplet action type {kind:?}"))),
+        _ => {
+            // Power actions: `check` refused every other type.
+            state.jobs.power_check(&droplet.power, &droplet.name)?;
+            let (action, _) = state.catalog.start_action(team, &new(json!({})), None)?;
+            state.jobs.spawn(action.clone());
+            Ok(action)
+        }
     }
 }
 

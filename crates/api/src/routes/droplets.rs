@@ -2,7 +2,7 @@
 //! and their snapshots, backups and backup policies.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use drydock_catalog::{
     DiskFormat, DropletFilter, DropletStatus, ImageFilter, ImageStatus, ImageType, NewAction, NewDroplet, Page,
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryMap, int_id};
+use crate::extract::{JsonBody, Path, QueryMap, int_id};
 use crate::page::{Listing, origin};
 use crate::{policy, views};
 
@@ -104,7 +104,9 @@ pub async fn create(
     // A command driver runs shell commands as the daemon's user: only full-access tokens may
     // configure one.
     if power.get("driver").and_then(Value::as_str) == Some("command") && !caller.has_full_access() {
-        return Err(ApiError::forbidden("a command power driver runs commands on this server: it needs a full-access token (scope *)"));
+        return Err(ApiError::forbidden(
+            "a command power driver runs commands on this server: it needs a full-access token (scope *)",
+        ));
     }
     let tags = body.tags.clone().unwrap_or_default();
     validate_tags(&tags)?;
@@ -146,6 +148,11 @@ pub async fn create(
                     let image = state.catalog.image(team, image_id)?;
                     if image.status != ImageStatus::Available {
                         return Err(ApiError::unprocessable(format!("image {image_id} is not available yet")));
+                    }
+                    if image.resource_type != ResourceType::Droplet {
+                        return Err(ApiError::unprocessable(format!(
+                            "image {image_id} is a volume snapshot: create a volume from it instead"
+                        )));
                     }
                     let resolved = state.jobs.disks().new_disk(&path)?;
                     new.disk.path = resolved.display().to_string();

@@ -2,7 +2,7 @@
 //! image actions.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use drydock_catalog::{ImageFilter, ImageType, NewAction, ResourceType};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use super::snapshots::delete_image;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, int_id};
+use crate::extract::{JsonBody, Path, int_id};
 use crate::page::Listing;
 use crate::views;
 
@@ -25,7 +25,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
     if listing.query.get("type").is_some_and(|t| t != "distribution" && t != "application") {
         return Err(ApiError::bad_request("type must be distribution or application"));
     }
-    let public_only = listing.query.get("type").is_some() || listing.query.flag("private")? == Some(false);
+    // `private` is checked even when `type` already decides: a bad value is a 400 either way.
+    let private = listing.query.flag("private")?;
+    let public_only = listing.query.get("type").is_some() || private == Some(false);
     let page = listing.paging.catalog_page();
     let filter = ImageFilter { resource_type: Some(ResourceType::Droplet), ..ImageFilter::default() };
     let (images, total) = if public_only {
@@ -41,7 +43,8 @@ fn find(state: &AppState, team: i64, id: &str) -> ApiResult<drydock_catalog::Ima
         .parse::<i64>()
         .map_err(|_| ApiError::not_found(format!("image {id:?} not found: drydock has no public images with slugs")))?;
     let image = state.catalog.image(team, id)?;
-    if image.status != drydock_catalog::ImageStatus::Available {
+    // Volume snapshots are not images (they are addressed by UUID under /v2/volumes).
+    if image.status != drydock_catalog::ImageStatus::Available || image.resource_type != ResourceType::Droplet {
         return Err(ApiError::not_found(format!("image {id} not found")));
     }
     Ok(image)

@@ -1,7 +1,7 @@
 //! `/v2/snapshots`: droplet and volume snapshots together (backups are not snapshots).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use drydock_catalog::{Image, ImageFilter, ImageType, ResourceType};
 use serde_json::{Value, json};
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Path;
 use crate::page::Listing;
 use crate::views;
 

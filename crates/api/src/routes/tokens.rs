@@ -2,7 +2,7 @@
 //! token with full access may manage tokens, so a narrow token cannot mint a wider one.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use drydock_catalog::Token;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, int_id};
+use crate::extract::{JsonBody, Path, int_id};
 
 const TOKEN_NAME_BYTES_MAX: usize = 128;
 

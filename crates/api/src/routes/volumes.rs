@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use drydock_catalog::{ActionStatus, ImageFilter, ImageType, NewAction, NewImage, NewVolume, ResourceType};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::snapshots::delete_image;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryMap, int_id};
+use crate::extract::{JsonBody, Path, QueryMap, int_id};
 use crate::page::Listing;
 use crate::views;
 
