@@ -114,7 +114,8 @@ fn a_snapshot_with_power_off_switches_the_droplet_off_and_on_again() {
     let other = daemon.disks.join("plain.img");
     write_sparse_disk(&other, 8 << 20, 1 << 20, 6);
     let plain = daemon.register("plain", &other, json!({"driver": "none"}));
-    let refused = daemon.post(&format!("/v2/droplets/{plain}/actions"), &json!({"type": "snapshot", "power_off": true}));
+    let refused =
+        daemon.post(&format!("/v2/droplets/{plain}/actions"), &json!({"type": "snapshot", "power_off": true}));
     let message = refused.expect_error(422);
     assert!(message.contains("power"), "{message}");
     assert_eq!(daemon.get(&format!("/v2/droplets/{plain}/actions")).expect(200)["meta"]["total"], 1, "only create");

@@ -83,6 +83,57 @@ pub fn interrupted_reason(action: &Action) -> String {
     reason
 }
 
+/// How `drydock_sources::FileTarget` names the file a restore writes before renaming it into
+/// place: `<disk>.drydock-partial-<pid>`.
+const PARTIAL_MARK: &str = ".drydock-partial-";
+
+/// Removes what a restore a stopped daemon left running wrote beside its target (the partial
+/// disk, as large as the image) and in the scratch directory (qcow2 conversions). Partial files
+/// of processes still alive are left alone: a `drydock image restore` may be writing one.
+/// Failures are logged, not returned: the leftovers waste space but mislead no one.
+pub fn remove_leftovers(jobs: &Jobs, action: &Action) {
+    if let Ok(entries) = std::fs::read_dir(&jobs.settings().scratch_dir) {
+        let prefix = format!("action-{}-", action.id);
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                remove_logged(&entry.path());
+            }
+        }
+    }
+    if !matches!(action.kind.as_str(), "create" | "restore") {
+        return;
+    }
+    let disk = match action.resource_type {
+        ResourceType::Droplet => droplet_of(jobs, action).map(|d| d.disk.path),
+        ResourceType::Volume => {
+            jobs.catalog().volume(action.team_id, &action.resource_id).map(|v| v.disk.path).map_err(Error::from)
+        }
+        ResourceType::Image => return,
+    };
+    let Ok(disk) = disk else { return };
+    let disk = PathBuf::from(disk);
+    let (Some(dir), Some(name)) = (disk.parent(), disk.file_name()) else { return };
+    let prefix = format!("{}{PARTIAL_MARK}", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_string_lossy().strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            remove_logged(&entry.path());
+        }
+    }
+}
+
+fn remove_logged(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::info!("removed {}, left by an interrupted action", path.display()),
+        Err(e) => tracing::warn!("cannot remove {}, left by an interrupted action: {e}", path.display()),
+    }
+}
+
 fn droplet_of(jobs: &Jobs, action: &Action) -> Result<Droplet> {
     let id =
         action.resource_id.parse().map_err(|_| Error::Invalid(format!("bad droplet id {}", action.resource_id)))?;

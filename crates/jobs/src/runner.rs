@@ -26,6 +26,11 @@ pub struct JobSettings {
     pub scratch_dir: PathBuf,
 }
 
+/// Cancelled actions get at least this long at shutdown to reach a safe point and record how
+/// they ended, whatever the grace period: cancellation lands within moments, and an action the
+/// daemon exits without ending stays `in-progress` until the next start recovers it.
+const CANCELLED_WAIT_MIN: Duration = Duration::from_secs(10);
+
 pub struct Jobs {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
@@ -102,7 +107,8 @@ impl Jobs {
     }
 
     /// Lets running actions finish for up to `grace`, then cancels the rest, which end
-    /// `errored` at their next safe point; waits for them up to `grace` again.
+    /// `errored` at their next safe point; waits for them up to `grace` again, and at least
+    /// [`CANCELLED_WAIT_MIN`].
     pub async fn shutdown(&self, grace: Duration) {
         self.permits.close();
         if self.wait_idle(grace).await {
@@ -111,7 +117,9 @@ impl Jobs {
         for cancel in self.running.lock().unwrap_or_else(|e| e.into_inner()).values() {
             cancel.cancel();
         }
-        self.wait_idle(grace).await;
+        if !self.wait_idle(grace.max(CANCELLED_WAIT_MIN)).await {
+            tracing::warn!("{} actions did not stop in time: the next start ends them", self.running_count());
+        }
     }
 
     async fn wait_idle(&self, timeout: Duration) -> bool {
@@ -129,7 +137,8 @@ impl Jobs {
 
     /// Ends what a stopped daemon left `in-progress`. A snapshot whose repository snapshot was
     /// committed before the stop is finished (resumed); everything else ends `errored` with
-    /// the reason, and pending images are discarded. Call before serving.
+    /// the reason, and pending images and partly restored disks are removed. Call before
+    /// serving.
     pub fn recover(&self) -> Result<Recovery> {
         let mut recovery = Recovery::default();
         for action in self.catalog.running_actions()? {
@@ -143,6 +152,7 @@ impl Jobs {
                 }
                 self.catalog.discard_pending_image(image.id)?;
             }
+            execute::remove_leftovers(self, &action);
             let reason = execute::interrupted_reason(&action);
             self.catalog.finish_action(action.id, Err(reason))?;
             recovery.errored.push(action.id);

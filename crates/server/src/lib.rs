@@ -1,6 +1,7 @@
 //! The drydock daemon: reads the configuration, opens the catalog and the regions, recovers
 //! what a previous run left unfinished, and serves the API over HTTPS until SIGTERM.
 
+mod body;
 mod config;
 mod error;
 mod lock;

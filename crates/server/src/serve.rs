@@ -63,7 +63,8 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
         rate_limit_per_hour: config.rate_limit_per_hour,
         ..ApiSettings::default()
     };
-    let app = drydock_api::app(AppState::new(catalog, jobs.clone(), api_settings));
+    let app = drydock_api::app(AppState::new(catalog, jobs.clone(), api_settings))
+        .layer(axum::middleware::from_fn(crate::body::read_to_end));
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
     let local = listener.local_addr().map_err(|e| Error::io("reading the listening address", e))?;

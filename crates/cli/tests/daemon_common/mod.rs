@@ -177,7 +177,9 @@ impl Daemon {
     /// Everything every run of the daemon wrote on stderr.
     pub fn logs(&self) -> String {
         (1..=self.runs)
-            .map(|run| format!("--- run {run} ---\n{}", std::fs::read_to_string(self.log_path(run)).unwrap_or_default()))
+            .map(|run| {
+                format!("--- run {run} ---\n{}", std::fs::read_to_string(self.log_path(run)).unwrap_or_default())
+            })
             .collect()
     }
 
@@ -279,9 +281,8 @@ impl Daemon {
         let output = command.stdin(Stdio::null()).output().expect("running curl (is it installed?)");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let described = format!("{method} {path}");
-        let (body, rest) = stdout
-            .rsplit_once(STATUS_MARK)
-            .unwrap_or_else(|| panic!("curl {described} printed no status: {stdout:?}"));
+        let (body, rest) =
+            stdout.rsplit_once(STATUS_MARK).unwrap_or_else(|| panic!("curl {described} printed no status: {stdout:?}"));
         let (status, headers) = rest.split_once(HEADERS_MARK).expect("curl printed the headers mark");
         let status: u16 = status.parse().unwrap_or_else(|_| panic!("curl {described}: status {status:?}"));
         assert!(
