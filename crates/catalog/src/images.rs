@@ -8,7 +8,10 @@ use crate::error::{Context, Error, Result};
 use crate::model::{Image, ImageCopy, ImageId, ImageStatus, ImageType, ResourceType, TeamId, string_list, to_json};
 use crate::{Catalog, Page, now};
 
-const SELECT: &str = "SELECT i.*,
+/// The columns `image_row` reads, in its order. It reads them by position: looking each one up
+/// by name cost a third of listing a page of images.
+const SELECT: &str = "SELECT i.id, i.uuid, i.team_id, i.name, i.type, i.resource_type, i.resource_id, i.status,
+    i.description, i.distribution, i.size_bytes, i.stored_bytes, i.tags, i.created_at,
     (SELECT group_concat(c.region || '=' || c.snapshot_id) FROM image_copies c WHERE c.image_id = i.id) AS copies
     FROM images i";
 
@@ -67,18 +70,25 @@ impl Catalog {
             values.push(resource_id.as_str().into());
         }
         let condition = conditions.join(" AND ");
+        // The page's ids are chosen first, in a subquery that needs only an index on the
+        // condition's columns: the rows skipped by the offset cost index steps, and only the
+        // page's rows (and their copies) are read. Limit and offset are parameters so that the
+        // statements stay in the connection's cache whatever the page.
+        let count_sql = format!("SELECT count(*) FROM images i WHERE {condition}");
+        let page_sql = format!(
+            "{SELECT} WHERE i.id IN (SELECT i.id FROM images i WHERE {condition} ORDER BY i.id LIMIT ? OFFSET ?)
+             ORDER BY i.id"
+        );
+        let mut page_values = json_params(&values);
+        page_values.push(rusqlite::types::Value::Integer(limit(page)));
+        page_values.push(rusqlite::types::Value::Integer(page.offset.min(i64::MAX as u64) as i64));
         self.read(|tx| {
             let total: i64 = tx
-                .query_row(
-                    &format!("SELECT count(*) FROM images i WHERE {condition}"),
-                    params_from_iter(json_params(&values)),
-                    |r| r.get(0),
-                )
+                .prepare_cached(&count_sql)
+                .and_then(|mut statement| statement.query_row(params_from_iter(json_params(&values)), |r| r.get(0)))
                 .context("counting images")?;
-            let sql = format!("{SELECT} WHERE {condition} ORDER BY i.id LIMIT {} OFFSET {}", limit(page), page.offset);
-            let mut statement = tx.prepare_cached(&sql).context("listing images")?;
-            let rows =
-                statement.query_map(params_from_iter(json_params(&values)), image_row).context("listing images")?;
+            let mut statement = tx.prepare_cached(&page_sql).context("listing images")?;
+            let rows = statement.query_map(params_from_iter(page_values), image_row).context("listing images")?;
             let images = rows.collect::<rusqlite::Result<Vec<_>>>().context("listing images")?;
             Ok((images.into_iter().collect::<Result<Vec<_>>>()?, total as u64))
         })
@@ -208,9 +218,9 @@ fn insert_copy(tx: &Transaction, id: ImageId, copy: &ImageCopy) -> Result<()> {
 }
 
 fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
-    let id: ImageId = row.get("id")?;
-    let tags: String = row.get("tags")?;
-    let copies: Option<String> = row.get("copies")?;
+    let id: ImageId = row.get(0)?;
+    let tags: String = row.get(12)?;
+    let copies: Option<String> = row.get(14)?;
     let mut copies: Vec<ImageCopy> = copies
         .unwrap_or_default()
         .split(',')
@@ -220,19 +230,19 @@ fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
     copies.sort_by(|a, b| a.region.cmp(&b.region));
     let image = Image {
         id,
-        uuid: row.get("uuid")?,
-        team_id: row.get("team_id")?,
-        name: row.get("name")?,
-        kind: row.get("type")?,
-        resource_type: row.get("resource_type")?,
-        resource_id: row.get("resource_id")?,
-        status: row.get::<_, ImageStatus>("status")?,
-        description: row.get("description")?,
-        distribution: row.get("distribution")?,
-        size_bytes: row.get::<_, i64>("size_bytes")? as u64,
-        stored_bytes: row.get::<_, i64>("stored_bytes")? as u64,
+        uuid: row.get(1)?,
+        team_id: row.get(2)?,
+        name: row.get(3)?,
+        kind: row.get(4)?,
+        resource_type: row.get(5)?,
+        resource_id: row.get(6)?,
+        status: row.get::<_, ImageStatus>(7)?,
+        description: row.get(8)?,
+        distribution: row.get(9)?,
+        size_bytes: row.get::<_, i64>(10)? as u64,
+        stored_bytes: row.get::<_, i64>(11)? as u64,
         tags: Vec::new(),
-        created_at: row.get("created_at")?,
+        created_at: row.get(13)?,
         copies,
     };
     Ok(string_list(&tags, &format!("tags of image {id}")).map(|tags| Image { tags, ..image }))
@@ -301,5 +311,96 @@ impl Catalog {
             .context("removing an image without copies")?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewAction;
+
+    /// An image taken the way a snapshot action takes it; left pending unless `finish`.
+    fn take(catalog: &Catalog, team: TeamId, kind: ImageType, resource: (ResourceType, &str), finish: bool) -> ImageId {
+        let (resource_type, resource_id) = (resource.0, resource.1.to_string());
+        let action = NewAction {
+            kind: "snapshot".into(),
+            resource_type,
+            resource_id: resource_id.clone(),
+            region: "local-1".into(),
+            params: serde_json::json!({}),
+        };
+        let tags = vec!["t".to_string()];
+        let new =
+            NewImage { name: format!("{resource_id}-image"), kind, resource_type, resource_id, size_bytes: 1, tags };
+        let (action, image) = catalog.start_action(team, &action, Some(&new)).unwrap();
+        let image = image.unwrap();
+        if finish {
+            let copy = ImageCopy { region: "local-1".into(), snapshot_id: format!("{:064x}", image.id) };
+            catalog.finish_image(image.id, &copy, 10, 3).unwrap();
+        }
+        catalog.finish_action(action.id, Ok(())).unwrap();
+        image.id
+    }
+
+    fn volumes_filter(filter: &ImageFilter) -> ImageFilter {
+        ImageFilter { resource_type: Some(ResourceType::Volume), ..filter.clone() }
+    }
+
+    fn ids(images: &[Image]) -> Vec<ImageId> {
+        images.iter().map(|i| i.id).collect()
+    }
+
+    #[test]
+    fn listings_page_through_the_available_images_of_one_team() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("catalog.sqlite")).unwrap();
+        let (a, b) = (catalog.ensure_team("a").unwrap().id, catalog.ensure_team("b").unwrap().id);
+        let droplet = (ResourceType::Droplet, "1");
+        let volume = (ResourceType::Volume, "9d0c");
+        let mut snapshots = Vec::new();
+        let mut backups = Vec::new();
+        for n in 0..7 {
+            snapshots.push(take(&catalog, a, ImageType::Snapshot, droplet, true));
+            if n % 2 == 0 {
+                backups.push(take(&catalog, a, ImageType::Backup, droplet, true));
+            }
+        }
+        let volume_snapshots = [take(&catalog, a, ImageType::Snapshot, volume, true)];
+        snapshots.extend(volume_snapshots);
+        take(&catalog, a, ImageType::Snapshot, droplet, false);
+        let other_team = [take(&catalog, b, ImageType::Snapshot, droplet, true)];
+
+        let filter = ImageFilter { kind: Some(ImageType::Snapshot), ..ImageFilter::default() };
+        let mut paged = Vec::new();
+        for n in 0..4 {
+            let (images, total) = catalog.images(a, &filter, Page { offset: n * 3, limit: 3 }).unwrap();
+            assert_eq!(total, 8, "page {n}");
+            assert!(images.iter().all(|i| i.copies.len() == 1 && i.status == ImageStatus::Available));
+            paged.extend(ids(&images));
+        }
+        assert_eq!(paged, snapshots, "every snapshot once, in id order, pending ones left out");
+
+        let (volume_images, _) = catalog.images(a, &volumes_filter(&filter), Page::ALL).unwrap();
+        let image = &volume_images[0];
+        assert_eq!(
+            (image.team_id, image.name.as_str(), image.kind, image.resource_type, image.resource_id.as_str()),
+            (a, "9d0c-image", ImageType::Snapshot, ResourceType::Volume, "9d0c")
+        );
+        assert_eq!(
+            (image.size_bytes, image.stored_bytes, image.tags.as_slice()),
+            (10, 3, ["t".to_string()].as_slice())
+        );
+        assert_eq!((image.description.as_str(), image.distribution.as_str()), ("", "Unknown"));
+        assert_eq!(image.copies, [ImageCopy { region: "local-1".into(), snapshot_id: format!("{:064x}", image.id) }]);
+        assert_eq!(image.uuid.len(), 36);
+        assert!(image.created_at.ends_with('Z'));
+
+        let by = |filter: ImageFilter, team: TeamId| ids(&catalog.images(team, &filter, Page::ALL).unwrap().0);
+        assert_eq!(by(volumes_filter(&filter), a), volume_snapshots);
+        let droplet_backups =
+            ImageFilter { kind: Some(ImageType::Backup), resource_id: Some("1".into()), ..ImageFilter::default() };
+        assert_eq!(by(droplet_backups, a), backups);
+        assert_eq!(by(filter.clone(), b), other_team);
+        assert_eq!(by(ImageFilter::default(), a).len(), snapshots.len() + backups.len());
     }
 }

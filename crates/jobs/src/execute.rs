@@ -83,10 +83,6 @@ pub fn interrupted_reason(action: &Action) -> String {
     reason
 }
 
-/// How `drydock_sources::FileTarget` names the file a restore writes before renaming it into
-/// place: `<disk>.drydock-partial-<pid>`.
-const PARTIAL_MARK: &str = ".drydock-partial-";
-
 /// Removes what a restore a stopped daemon left running wrote beside its target (the partial
 /// disk, as large as the image) and in the scratch directory (qcow2 conversions). Partial files
 /// of processes still alive are left alone: a `drydock image restore` may be writing one.
@@ -113,7 +109,7 @@ pub fn remove_leftovers(jobs: &Jobs, action: &Action) {
     let Ok(disk) = disk else { return };
     let disk = PathBuf::from(disk);
     let (Some(dir), Some(name)) = (disk.parent(), disk.file_name()) else { return };
-    let prefix = format!("{}{PARTIAL_MARK}", name.to_string_lossy());
+    let prefix = format!("{}{}", name.to_string_lossy(), drydock_sources::PARTIAL_MARK);
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let file_name = entry.file_name();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drydock_catalog::{Action, ActionId, Catalog, Image, ImageStatus};
+use drydock_catalog::{Action, ActionId, Catalog, Image, ImageStatus, ResourceType};
 use drydock_engine::CancelToken;
 use drydock_engine::id::SnapshotId;
 use tokio::sync::{Notify, Semaphore};
@@ -77,6 +77,7 @@ impl Jobs {
         let jobs = self.clone();
         tokio::spawn(async move {
             let id = action.id;
+            let ended = action.clone();
             let outcome = match jobs.permits.clone().acquire_owned().await {
                 Ok(_permit) => {
                     let worker = jobs.clone();
@@ -91,8 +92,12 @@ impl Jobs {
             if let Err(reason) = &outcome {
                 tracing::warn!(action = id, "action errored: {reason}");
             }
+            let failed = outcome.is_err();
             if let Err(e) = jobs.catalog.finish_action(id, outcome) {
                 tracing::error!(action = id, "recording the end of the action: {e}");
+            }
+            if failed {
+                jobs.forget_failed_create(&ended);
             }
             let mut running = jobs.running.lock().unwrap_or_else(|e| e.into_inner());
             running.remove(&id);
@@ -155,9 +160,30 @@ impl Jobs {
             execute::remove_leftovers(self, &action);
             let reason = execute::interrupted_reason(&action);
             self.catalog.finish_action(action.id, Err(reason))?;
+            self.forget_failed_create(&action);
             recovery.errored.push(action.id);
         }
         Ok(recovery)
+    }
+
+    /// A droplet or volume whose creation from an image failed never existed: it leaves the
+    /// catalog (its errored action stays, saying why). Called once the action has ended, so the
+    /// resource is no longer locked.
+    fn forget_failed_create(&self, action: &Action) {
+        if action.kind != "create" {
+            return;
+        }
+        let forgotten = match action.resource_type {
+            ResourceType::Droplet => match action.resource_id.parse() {
+                Ok(id) => self.catalog.delete_droplet(action.team_id, id),
+                Err(_) => return,
+            },
+            ResourceType::Volume => self.catalog.delete_volume(action.team_id, &action.resource_id),
+            ResourceType::Image => return,
+        };
+        if let Err(e) = forgotten {
+            tracing::warn!(action = action.id, "removing the {} of a failed create: {e}", action.resource_type);
+        }
     }
 
     /// If the repository holds the image's snapshot (the daemon stopped between committing it

@@ -6,7 +6,7 @@ mod image_file;
 mod target;
 
 pub use image_file::ImageFile;
-pub use target::{BlockDeviceTarget, FileTarget, RestoreTarget, StreamTarget, open_target};
+pub use target::{BlockDeviceTarget, FileTarget, PARTIAL_MARK, RestoreTarget, StreamTarget, open_target};
 
 use std::io;
 use std::ops::Range;

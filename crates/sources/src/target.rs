@@ -40,6 +40,10 @@ pub fn open_target(path: &Path, size_bytes: u64, overwrite: bool) -> io::Result<
     }
 }
 
+/// What a file target's temporary name adds to the target's: `<file>.drydock-partial-<pid>`.
+/// A file so named whose process is gone is a leftover of an interrupted restore.
+pub const PARTIAL_MARK: &str = ".drydock-partial-";
+
 /// Most bytes a stream target holds while waiting for an earlier piece.
 pub const STREAM_REORDER_BYTES_MAX: u64 = 64 << 20;
 
@@ -79,7 +83,7 @@ impl FileTarget {
             io::Error::new(io::ErrorKind::InvalidInput, format!("restore target {} has no file name", path.display()))
         })?;
         let mut partial_name = file_name.to_os_string();
-        partial_name.push(format!(".drydock-partial-{}", std::process::id()));
+        partial_name.push(format!("{PARTIAL_MARK}{}", std::process::id()));
         let partial_path = path.with_file_name(partial_name);
         let file = OpenOptions::new()
             .read(true)
