@@ -68,14 +68,14 @@ const WINDOW_SECS: u64 = 3600;
 impl RateLimits {
     /// Counts one request; returns (remaining, reset epoch) or `None` when over the limit.
     fn take(&self, token: i64, limit: u32) -> (Option<u32>, u64) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = now_secs();
         let window = now - now % WINDOW_SECS;
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let entry = windows.entry(token).or_insert((window, 0));
         if entry.0 != window {
             *entry = (window, 0);
         }
-        let reset = window + WINDOW_SECS;
+        let reset = window_reset(now);
         if entry.1 >= limit {
             return (None, reset);
         }
@@ -92,18 +92,21 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|s| s.trim().to_string());
+    let limit = state.settings.rate_limit_per_hour;
+    // Without a valid token there is no bucket to count against: the headers show a full one.
+    let unauthorized =
+        || rate_headers(ApiError::unauthorized().into_response(), limit, limit, window_reset(now_secs()));
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-        return ApiError::unauthorized().into_response();
+        return unauthorized();
     };
     let found = state.blocking(move |state| Ok(state.catalog.authenticate(&secret)?)).await;
     let (team, token) = match found {
         Ok(Some(found)) => found,
-        Ok(None) => return ApiError::unauthorized().into_response(),
+        Ok(None) => return unauthorized(),
         Err(e) => return e.into_response(),
     };
-    let limit = state.settings.rate_limit_per_hour;
     let (remaining, reset) = state.limits.take(token.id, limit);
-    let mut response = match remaining {
+    let response = match remaining {
         Some(_) => {
             request.extensions_mut().insert(Caller { team, token });
             next.run(request).await
@@ -111,15 +114,28 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         None => {
             let mut response =
                 ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "API rate limit exceeded.").into_response();
-            let wait =
-                reset.saturating_sub(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+            let wait = reset.saturating_sub(now_secs());
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
             response
         }
     };
+    rate_headers(response, limit, remaining.unwrap_or(0), reset)
+}
+
+/// DigitalOcean's rate-limit headers, as integers (pydo fails on anything else).
+fn rate_headers(mut response: Response, limit: u32, remaining: u32, reset: u64) -> Response {
     let headers = response.headers_mut();
     headers.insert("ratelimit-limit", HeaderValue::from(limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(remaining.unwrap_or(0)));
+    headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
     headers.insert("ratelimit-reset", HeaderValue::from(reset));
     response
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// When the hour window holding `now` ends.
+fn window_reset(now: u64) -> u64 {
+    now - now % WINDOW_SECS + WINDOW_SECS
 }
