@@ -78,11 +78,6 @@ def test_snapshot_action_makes_a_snapshot_and_an_image(client, register, make_di
     assert client.images.list(type="distribution")["images"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: GET /v2/images ignores tag_name (crates/api/src/routes/images.rs, list); "
-    "remove this mark once it filters",
-)
 def test_images_list_filters_by_tag(client, register, wait_action):
     droplet = register()
     snapshot(client, wait_action, droplet["id"], unique("untagged"))

@@ -33,6 +33,8 @@ pub struct ImageFilter {
     pub kind: Option<ImageType>,
     pub resource_type: Option<ResourceType>,
     pub resource_id: Option<String>,
+    /// Images carrying this tag.
+    pub tag: Option<String>,
 }
 
 impl Catalog {
@@ -68,6 +70,10 @@ impl Catalog {
         if let Some(resource_id) = &filter.resource_id {
             conditions.push("i.resource_id = ?".into());
             values.push(resource_id.as_str().into());
+        }
+        if let Some(tag) = &filter.tag {
+            conditions.push("EXISTS (SELECT 1 FROM json_each(i.tags) WHERE json_each.value = ?)".into());
+            values.push(tag.as_str().into());
         }
         let condition = conditions.join(" AND ");
         // The page's ids are chosen first, in a subquery that needs only an index on the
@@ -133,10 +139,14 @@ impl Catalog {
     pub fn delete_image(&self, team: TeamId, id: ImageId) -> Result<Image> {
         self.write(|tx| {
             let image = image_in(tx, team, id)?;
+            // Locked by an action on the image (a transfer) or one reading it (a restore, a
+            // new droplet or volume made from it).
             let locked: bool = tx
                 .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM actions WHERE resource_type = 'image' AND resource_id = ?1 AND status = 'in-progress')",
-                    [id.to_string()],
+                    "SELECT EXISTS (SELECT 1 FROM actions WHERE status = 'in-progress'
+                        AND ((resource_type = 'image' AND resource_id = ?1)
+                             OR json_extract(params, '$.image_id') = ?2))",
+                    params![id.to_string(), id],
                     |r| r.get(0),
                 )
                 .context("checking an image's actions")?;

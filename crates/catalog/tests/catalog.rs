@@ -44,6 +44,7 @@ backend_tests!(sqlite =>
     images_are_renamed_described_and_converted,
     droplet_settings_are_stored,
     volume_names_are_unique_per_team_and_region,
+    images_are_listed_by_tag,
 );
 
 mod suite {
@@ -507,6 +508,15 @@ mod suite {
         assert_not_found(catalog.image(team, image), "a deleted image");
         assert!(catalog.droplet(team, id).expect("the droplet stays").snapshot_ids.is_empty());
 
+        // An image being read by a restore (or a new droplet made from it) is in use too.
+        let (source, _) = available_snapshot(catalog, team, id, "source");
+        let mut restore = action_on("restore", ResourceType::Droplet, id);
+        restore.params = json!({"image_id": source});
+        let (restore, _) = catalog.start_action(team, &restore, None).expect("a restore");
+        assert_conflict(catalog.delete_image(team, source), "deleting an image being restored");
+        catalog.finish_action(restore.id, Ok(())).expect("finishing");
+        catalog.delete_image(team, source).expect("deleting once the restore ended");
+
         let volume = catalog.insert_volume(team, &new_volume("data", "local-1")).expect("a volume");
         let (snapshot, _) = catalog
             .start_action(team, &action_on("snapshot", ResourceType::Volume, &volume.id), None)
@@ -597,6 +607,35 @@ mod suite {
             ("data", "local-1", "ext4")
         );
         assert!(!seen.locked && seen.droplet_id.is_none());
+    }
+
+    pub fn images_are_listed_by_tag(catalog: &Catalog) {
+        let team = catalog.ensure_team("t").expect("a team").id;
+        let volume = catalog.insert_volume(team, &new_volume("data", "local-1")).expect("a volume");
+        for (name, tags) in [("a", vec!["keep", "db"]), ("b", vec!["db"]), ("c", vec![])] {
+            let image = NewImage {
+                name: name.into(),
+                kind: ImageType::Snapshot,
+                resource_type: ResourceType::Volume,
+                resource_id: volume.id.clone(),
+                size_bytes: 1 << 30,
+                tags: tags.into_iter().map(String::from).collect(),
+            };
+            let (action, image) = catalog
+                .start_action(team, &action_on("snapshot", ResourceType::Volume, &volume.id), Some(&image))
+                .expect("starting a snapshot");
+            catalog.finish_image(image.expect("pending").id, &copy("local-1", 'b'), 1 << 30, 1).expect("finishing");
+            catalog.finish_action(action.id, Ok(())).expect("finishing");
+        }
+        let names = |tag: &str| {
+            let filter = ImageFilter { tag: Some(tag.into()), ..ImageFilter::default() };
+            let (images, total) = catalog.images(team, &filter, Page::ALL).expect("listing");
+            assert_eq!(total as usize, images.len());
+            images.into_iter().map(|i| i.name).collect::<Vec<_>>()
+        };
+        assert_eq!(names("db"), ["a", "b"]);
+        assert_eq!(names("keep"), ["a"]);
+        assert!(names("nothing").is_empty());
     }
 }
 

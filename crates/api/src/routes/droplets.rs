@@ -264,6 +264,7 @@ async fn images_of(
                 kind: Some(kind),
                 resource_type: Some(ResourceType::Droplet),
                 resource_id: Some(id.to_string()),
+                tag: None,
             };
             Ok(state.catalog.images(caller.team.id, &filter, page)?)
         })

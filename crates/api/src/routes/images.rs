@@ -29,7 +29,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
     let private = listing.query.flag("private")?;
     let public_only = listing.query.get("type").is_some() || private == Some(false);
     let page = listing.paging.catalog_page();
-    let filter = ImageFilter { resource_type: Some(ResourceType::Droplet), ..ImageFilter::default() };
+    let filter = ImageFilter {
+        resource_type: Some(ResourceType::Droplet),
+        tag: listing.query.get("tag_name").map(str::to_string),
+        ..ImageFilter::default()
+    };
     let (images, total) = if public_only {
         (Vec::new(), 0)
     } else {

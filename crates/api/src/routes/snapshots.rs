@@ -24,7 +24,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
         }
     };
     let page = listing.paging.catalog_page();
-    let filter = ImageFilter { kind: Some(ImageType::Snapshot), resource_type, resource_id: None };
+    let filter = ImageFilter { kind: Some(ImageType::Snapshot), resource_type, ..ImageFilter::default() };
     let (images, total) = state.blocking(move |state| Ok(state.catalog.images(caller.team.id, &filter, page)?)).await?;
     Ok(Json(listing.paging.envelope("snapshots", images.iter().map(views::snapshot).collect(), total)))
 }

@@ -239,7 +239,11 @@ pub async fn snapshots(
     let (images, total) = state
         .blocking(move |state| {
             state.catalog.volume(caller.team.id, &id)?;
-            let filter = ImageFilter { kind: None, resource_type: Some(ResourceType::Volume), resource_id: Some(id) };
+            let filter = ImageFilter {
+                resource_type: Some(ResourceType::Volume),
+                resource_id: Some(id),
+                ..ImageFilter::default()
+            };
             Ok(state.catalog.images(caller.team.id, &filter, page)?)
         })
         .await?;
