@@ -78,15 +78,16 @@ impl Catalog {
         let condition = conditions.join(" AND ");
         // The page's ids are chosen first, in a subquery that needs only an index on the
         // condition's columns: the rows skipped by the offset cost index steps, and only the
-        // page's rows (and their copies) are read. Limit and offset are parameters so that the
-        // statements stay in the connection's cache whatever the page.
+        // page's rows (and their copies) are read. The offset is a parameter, so the statement
+        // stays in the connection's cache whatever the page; the limit is not, because SQLite
+        // plans with a bound limit's value and prepares the statement again whenever it is bound.
         let count_sql = format!("SELECT count(*) FROM images i WHERE {condition}");
         let page_sql = format!(
-            "{SELECT} WHERE i.id IN (SELECT i.id FROM images i WHERE {condition} ORDER BY i.id LIMIT ? OFFSET ?)
-             ORDER BY i.id"
+            "{SELECT} WHERE i.id IN (SELECT i.id FROM images i WHERE {condition} ORDER BY i.id LIMIT {} OFFSET ?)
+             ORDER BY i.id",
+            limit(page)
         );
         let mut page_values = json_params(&values);
-        page_values.push(rusqlite::types::Value::Integer(limit(page)));
         page_values.push(rusqlite::types::Value::Integer(page.offset.min(i64::MAX as u64) as i64));
         self.read(|tx| {
             let total: i64 = tx
