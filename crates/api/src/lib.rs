@@ -47,11 +47,23 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     pub settings: Arc<ApiSettings>,
     pub(crate) limits: Arc<auth::RateLimits>,
+    /// Blocking work admitted at once, in arrival order. More threads than this only contend
+    /// for SQLite and the two cores, and the slowest request waits longest.
+    blocking_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Catalog reads and writes running at once on blocking threads (see `AppState::blocking`).
+const BLOCKING_SLOTS: usize = 4;
 
 impl AppState {
     pub fn new(catalog: Arc<Catalog>, jobs: Arc<Jobs>, settings: ApiSettings) -> Self {
-        AppState { catalog, jobs, settings: Arc::new(settings), limits: Arc::new(auth::RateLimits::default()) }
+        AppState {
+            catalog,
+            jobs,
+            settings: Arc::new(settings),
+            limits: Arc::new(auth::RateLimits::default()),
+            blocking_slots: Arc::new(tokio::sync::Semaphore::new(BLOCKING_SLOTS)),
+        }
     }
 
     /// Runs catalog or job work on a blocking thread: SQLite and the engine block.
@@ -60,6 +72,11 @@ impl AppState {
         work: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let state = self.clone();
+        // The semaphore is fair (first come, first served) and never closed.
+        let _slot =
+            self.blocking_slots.acquire().await.map_err(|_| {
+                ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
+            })?;
         match tokio::task::spawn_blocking(move || work(&state)).await {
             Ok(result) => result,
             Err(e) => Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}"))),

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderMap, Uri};
 use drydock_catalog::Page;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
@@ -60,8 +61,9 @@ impl Paging {
         format!("{}?{query}page={page}&per_page={}", self.base, self.per_page)
     }
 
-    /// `{"<key>": items, "links": {...}, "meta": {"total": n}}`.
-    pub fn envelope(&self, key: &str, items: Vec<Value>, total: u64) -> Value {
+    /// `{"<key>": items, "links": {...}, "meta": {"total": n}}`, serialized straight from the
+    /// items (a listing of 200 snapshots builds no intermediate JSON tree).
+    pub fn envelope<T: Serialize>(&self, key: &'static str, items: T, total: u64) -> Envelope<T> {
         let last = total.div_ceil(self.per_page).max(1);
         let mut pages = Map::new();
         if self.page > 1 {
@@ -72,7 +74,26 @@ impl Paging {
             pages.insert("next".into(), self.link(self.page + 1).into());
             pages.insert("last".into(), self.link(last).into());
         }
-        json!({ key: items, "links": {"pages": pages}, "meta": {"total": total} })
+        Envelope { key, items, links: json!({"pages": pages}), total }
+    }
+}
+
+/// One page of a listing, as DigitalOcean shapes it.
+pub struct Envelope<T> {
+    key: &'static str,
+    items: T,
+    links: Value,
+    total: u64,
+}
+
+impl<T: Serialize> Serialize for Envelope<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry(self.key, &self.items)?;
+        map.serialize_entry("links", &self.links)?;
+        map.serialize_entry("meta", &json!({"total": self.total}))?;
+        map.end()
     }
 }
 
@@ -142,16 +163,18 @@ mod tests {
     fn links_name_the_neighbouring_pages_and_keep_filters() {
         let middle = paging("page=2&per_page=10&tag_name=web").unwrap();
         assert_eq!(middle.catalog_page(), Page { offset: 10, limit: 10 });
-        let envelope = middle.envelope("droplets", Vec::new(), 35);
+        let envelope = serde_json::to_value(middle.envelope("droplets", Vec::<Value>::new(), 35)).unwrap();
         let pages = &envelope["links"]["pages"];
         assert_eq!(pages["next"], "https://drydock.example:8443/v2/droplets?tag_name=web&page=3&per_page=10");
         assert_eq!(pages["prev"], "https://drydock.example:8443/v2/droplets?tag_name=web&page=1&per_page=10");
         assert_eq!(pages["last"], "https://drydock.example:8443/v2/droplets?tag_name=web&page=4&per_page=10");
         assert_eq!(envelope["meta"]["total"], 35);
 
-        let only = paging("").unwrap().envelope("droplets", Vec::new(), 20);
+        let only = serde_json::to_value(paging("").unwrap().envelope("droplets", Vec::<Value>::new(), 20)).unwrap();
         assert_eq!(only["links"]["pages"], serde_json::json!({}));
-        let last = paging("page=4&per_page=10").unwrap().envelope("droplets", Vec::new(), 35);
+        let last =
+            serde_json::to_value(paging("page=4&per_page=10").unwrap().envelope("droplets", Vec::<Value>::new(), 35))
+                .unwrap();
         assert!(last["links"]["pages"].get("next").is_none());
     }
 

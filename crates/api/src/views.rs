@@ -3,6 +3,7 @@
 
 use drydock_catalog::{Action, ActionStatus, Droplet, Image, ResourceType, Team, Volume};
 use drydock_jobs::Regions;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -123,19 +124,33 @@ pub fn image(i: &Image) -> Value {
     })
 }
 
-/// A snapshot as `/v2/snapshots` and volume snapshots show it: string ids.
-pub fn snapshot(i: &Image) -> Value {
-    json!({
-        "id": i.public_id(),
-        "name": i.name,
-        "created_at": i.created_at,
-        "regions": i.regions(),
-        "min_disk_size": gib_ceil(i.size_bytes),
-        "size_gigabytes": gib_float(i.stored_bytes),
-        "resource_id": i.resource_id,
-        "resource_type": i.resource_type.as_str(),
-        "tags": i.tags,
-    })
+/// A snapshot as `/v2/snapshots` and volume snapshots show it: string ids. Typed, because
+/// listings of 200 are the API's hottest path.
+#[derive(Serialize)]
+pub struct Snapshot<'a> {
+    id: String,
+    name: &'a str,
+    created_at: &'a str,
+    regions: Vec<&'a str>,
+    min_disk_size: u64,
+    size_gigabytes: f64,
+    resource_id: &'a str,
+    resource_type: &'static str,
+    tags: &'a [String],
+}
+
+pub fn snapshot(i: &Image) -> Snapshot<'_> {
+    Snapshot {
+        id: i.public_id(),
+        name: &i.name,
+        created_at: &i.created_at,
+        regions: i.copies.iter().map(|c| c.region.as_str()).collect(),
+        min_disk_size: gib_ceil(i.size_bytes),
+        size_gigabytes: gib_float(i.stored_bytes),
+        resource_id: &i.resource_id,
+        resource_type: i.resource_type.as_str(),
+        tags: &i.tags,
+    }
 }
 
 /// A snapshot or backup as `/v2/droplets/{id}/snapshots|backups` show it: integer ids.

@@ -1,5 +1,5 @@
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -7,8 +7,8 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::error::{Context, Result};
 use crate::migrate;
 
-/// Reader connections kept open: enough for both cores and a few waiting on I/O.
-const READERS_MAX: usize = 8;
+/// Reader connections: at most this many reads run at once; more wait for one to be free.
+const READERS_MAX: usize = 4;
 /// How long a statement waits for another process's write (the CLI's `token create` while the
 /// daemon runs) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -16,7 +16,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Catalog {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    reader_freed: Condvar,
+}
+
+struct Readers {
+    idle: Vec<Connection>,
+    opened: usize,
 }
 
 impl Catalog {
@@ -27,7 +33,12 @@ impl Catalog {
         // WAL with synchronous=FULL: a committed action or image survives a power cut.
         writer.pragma_update(None, "synchronous", "FULL").context("setting synchronous")?;
         migrate::run(&mut writer)?;
-        Ok(Catalog { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(Catalog {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Readers { idle: Vec::new(), opened: 0 }),
+            reader_freed: Condvar::new(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -36,10 +47,29 @@ impl Catalog {
 
     /// Runs `f` on a reader connection (a consistent snapshot for its duration).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = {
+            let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(conn) = readers.idle.pop() {
+                    break Some(conn);
+                }
+                if readers.opened < READERS_MAX {
+                    readers.opened += 1;
+                    break None;
+                }
+                readers = self.reader_freed.wait(readers).unwrap_or_else(|e| e.into_inner());
+            }
+        };
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => connect(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+            None => match connect(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.readers.lock().unwrap_or_else(|e| e.into_inner()).opened -= 1;
+                    self.reader_freed.notify_one();
+                    return Err(e);
+                }
+            },
         };
         let result = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).context("starting a read")?;
@@ -47,10 +77,8 @@ impl Catalog {
             tx.finish().context("ending a read")?;
             Ok(value)
         })();
-        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if readers.len() < READERS_MAX {
-            readers.push(conn);
-        }
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).idle.push(conn);
+        self.reader_freed.notify_one();
         result
     }
 

@@ -1,6 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -21,7 +22,7 @@ pub async fn regions(
     query: QueryMap,
     headers: HeaderMap,
     uri: Uri,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["regions:read"])?;
     let paging = Paging::from_request(&query, &headers, &uri, state.settings.scheme)?;
     let regions = state.jobs.regions().clone();
@@ -40,8 +41,8 @@ pub async fn regions(
         .await?;
     let total = all.len() as u64;
     let page = paging.catalog_page();
-    let items = all.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
-    Ok(Json(paging.envelope("regions", items, total)))
+    let items: Vec<Value> = all.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
+    Ok(Json(paging.envelope("regions", items, total)).into_response())
 }
 
 /// drydock registers machines rather than selling sizes: the one size it reports is the
@@ -52,7 +53,7 @@ pub async fn sizes(
     query: QueryMap,
     headers: HeaderMap,
     uri: Uri,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["sizes:read", "regions:read"])?;
     let paging = Paging::from_request(&query, &headers, &uri, state.settings.scheme)?;
     let slugs: Vec<String> = state.jobs.regions().specs().iter().map(|s| s.slug.clone()).collect();
@@ -61,5 +62,5 @@ pub async fn sizes(
         "price_monthly": 0.0, "price_hourly": 0.0, "regions": slugs, "available": true,
         "description": "Registered machine",
     });
-    Ok(Json(paging.envelope("sizes", vec![size], 1)))
+    Ok(Json(paging.envelope("sizes", vec![size], 1)).into_response())
 }

@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -9,16 +10,16 @@ use crate::extract::{Path, int_id};
 use crate::page::Listing;
 use crate::views;
 
-pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
     caller.require(&["actions:read"])?;
     let page = listing.paging.catalog_page();
     let (items, total) = state
         .blocking(move |state| {
             let (actions, total) = state.catalog.actions(caller.team.id, None, page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect(), total))
+            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
         })
         .await?;
-    Ok(Json(listing.paging.envelope("actions", items, total)))
+    Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {

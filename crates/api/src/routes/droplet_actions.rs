@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use drydock_catalog::{Action, Droplet, DropletFilter, ImageType, NewAction, NewImage, Page, ResourceType};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -252,7 +253,7 @@ pub async fn list(
     caller: Caller,
     Path(id): Path<String>,
     listing: Listing,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["droplet:read"])?;
     let id = int_id("droplet", &id)?;
     let page = listing.paging.catalog_page();
@@ -261,10 +262,10 @@ pub async fn list(
             state.catalog.droplet(caller.team.id, id)?;
             let (actions, total) =
                 state.catalog.actions(caller.team.id, Some((ResourceType::Droplet, &id.to_string())), page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect(), total))
+            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
         })
         .await?;
-    Ok(Json(listing.paging.envelope("actions", items, total)))
+    Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
 }
 
 pub async fn get(

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use drydock_catalog::{
     DiskFormat, DropletFilter, DropletStatus, ImageFilter, ImageStatus, ImageType, NewAction, NewDroplet, Page,
     ResourceType,
@@ -45,7 +46,7 @@ pub struct CreateDroplet {
     backup_policy: Option<Value>,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
     caller.require(&["droplet:read"])?;
     let filter = DropletFilter {
         tag: listing.query.get("tag_name").map(str::to_string),
@@ -62,7 +63,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
             Ok((items, total))
         })
         .await?;
-    Ok(Json(listing.paging.envelope("droplets", items, total)))
+    Ok(Json(listing.paging.envelope("droplets", items, total)).into_response())
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -234,7 +235,7 @@ pub async fn snapshots(
     caller: Caller,
     id: Path<String>,
     listing: Listing,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     images_of(state, caller, id, listing, ImageType::Snapshot).await
 }
 
@@ -243,7 +244,7 @@ pub async fn backups(
     caller: Caller,
     id: Path<String>,
     listing: Listing,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     images_of(state, caller, id, listing, ImageType::Backup).await
 }
 
@@ -253,7 +254,7 @@ async fn images_of(
     Path(id): Path<String>,
     listing: Listing,
     kind: ImageType,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["droplet:read"])?;
     let id = int_id("droplet", &id)?;
     let page = listing.paging.catalog_page();
@@ -270,7 +271,8 @@ async fn images_of(
         })
         .await?;
     let key = if kind == ImageType::Backup { "backups" } else { "snapshots" };
-    Ok(Json(listing.paging.envelope(key, images.iter().map(views::droplet_snapshot).collect(), total)))
+    Ok(Json(listing.paging.envelope(key, images.iter().map(views::droplet_snapshot).collect::<Vec<_>>(), total))
+        .into_response())
 }
 
 fn policy_record(droplet: &drydock_catalog::Droplet) -> Value {
@@ -293,20 +295,15 @@ pub async fn backup_policy(
     Ok(Json(json!({"policy": policy_record(&droplet)})))
 }
 
-pub async fn backup_policies(
-    State(state): State<AppState>,
-    caller: Caller,
-    listing: Listing,
-) -> ApiResult<Json<Value>> {
+pub async fn backup_policies(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
     caller.require(&["droplet:read"])?;
     let page = listing.paging.catalog_page();
     let (droplets, total) = state
         .blocking(move |state| Ok(state.catalog.droplets(caller.team.id, &DropletFilter::default(), page)?))
         .await?;
-    let mut envelope = listing.paging.envelope("policies", Vec::new(), total);
-    envelope["policies"] =
-        droplets.iter().map(|d| (d.id.to_string(), policy_record(d))).collect::<serde_json::Map<_, _>>().into();
-    Ok(Json(envelope))
+    // A map keyed by droplet id, not a list, as DigitalOcean has it.
+    let policies: serde_json::Map<_, _> = droplets.iter().map(|d| (d.id.to_string(), policy_record(d))).collect();
+    Ok(Json(listing.paging.envelope("policies", policies, total)).into_response())
 }
 
 pub async fn supported_policies(caller: Caller) -> ApiResult<Json<Value>> {

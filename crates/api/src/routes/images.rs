@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use drydock_catalog::{ImageFilter, ImageType, NewAction, ResourceType};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ use crate::views;
 
 const DESCRIPTION_BYTES_MAX: usize = 1024;
 
-pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
     caller.require(&["image:read"])?;
     // `type` filters public images (distribution, application): drydock has none.
     if listing.query.get("type").is_some_and(|t| t != "distribution" && t != "application") {
@@ -39,7 +40,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
     } else {
         state.blocking(move |state| Ok(state.catalog.images(caller.team.id, &filter, page)?)).await?
     };
-    Ok(Json(listing.paging.envelope("images", images.iter().map(views::image).collect(), total)))
+    Ok(Json(listing.paging.envelope("images", images.iter().map(views::image).collect::<Vec<_>>(), total))
+        .into_response())
 }
 
 fn find(state: &AppState, team: i64, id: &str) -> ApiResult<drydock_catalog::Image> {
@@ -175,7 +177,7 @@ pub async fn actions(
     caller: Caller,
     Path(id): Path<String>,
     listing: Listing,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["image:read"])?;
     let id = int_id("image", &id)?;
     let page = listing.paging.catalog_page();
@@ -184,10 +186,10 @@ pub async fn actions(
             state.catalog.image(caller.team.id, id)?;
             let (actions, total) =
                 state.catalog.actions(caller.team.id, Some((ResourceType::Image, &id.to_string())), page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect(), total))
+            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
         })
         .await?;
-    Ok(Json(listing.paging.envelope("actions", items, total)))
+    Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
 }
 
 pub async fn action(

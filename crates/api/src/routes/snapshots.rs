@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use drydock_catalog::{Image, ImageFilter, ImageType, ResourceType};
 use serde_json::{Value, json};
 
@@ -13,7 +14,7 @@ use crate::extract::Path;
 use crate::page::Listing;
 use crate::views;
 
-pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
     caller.require(&["snapshot:read"])?;
     let resource_type = match listing.query.get("resource_type") {
         None => None,
@@ -26,7 +27,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
     let page = listing.paging.catalog_page();
     let filter = ImageFilter { kind: Some(ImageType::Snapshot), resource_type, ..ImageFilter::default() };
     let (images, total) = state.blocking(move |state| Ok(state.catalog.images(caller.team.id, &filter, page)?)).await?;
-    Ok(Json(listing.paging.envelope("snapshots", images.iter().map(views::snapshot).collect(), total)))
+    Ok(Json(listing.paging.envelope("snapshots", images.iter().map(views::snapshot).collect::<Vec<_>>(), total))
+        .into_response())
 }
 
 /// A snapshot by its API id: an integer for droplet snapshots, a UUID for volume snapshots.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use drydock_catalog::{ActionStatus, ImageFilter, ImageType, NewAction, NewImage, NewVolume, ResourceType};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -53,7 +54,7 @@ fn validate_volume_name(name: &str) -> ApiResult<()> {
     }
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
     caller.require(&["block_storage:read"])?;
     let name = listing.query.get("name").map(str::to_string);
     let region = listing.query.get("region").map(str::to_string);
@@ -61,10 +62,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
     let (items, total) = state
         .blocking(move |state| {
             let (volumes, total) = state.catalog.volumes(caller.team.id, name.as_deref(), region.as_deref(), page)?;
-            Ok((volumes.iter().map(|v| views::volume(state.jobs.regions(), v)).collect(), total))
+            Ok((volumes.iter().map(|v| views::volume(state.jobs.regions(), v)).collect::<Vec<_>>(), total))
         })
         .await?;
-    Ok(Json(listing.paging.envelope("volumes", items, total)))
+    Ok(Json(listing.paging.envelope("volumes", items, total)).into_response())
 }
 
 pub async fn create(
@@ -233,7 +234,7 @@ pub async fn snapshots(
     caller: Caller,
     Path(id): Path<String>,
     listing: Listing,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["block_storage_snapshot:read"])?;
     let page = listing.paging.catalog_page();
     let (images, total) = state
@@ -247,7 +248,8 @@ pub async fn snapshots(
             Ok(state.catalog.images(caller.team.id, &filter, page)?)
         })
         .await?;
-    Ok(Json(listing.paging.envelope("snapshots", images.iter().map(views::snapshot).collect(), total)))
+    Ok(Json(listing.paging.envelope("snapshots", images.iter().map(views::snapshot).collect::<Vec<_>>(), total))
+        .into_response())
 }
 
 pub async fn get_snapshot(
@@ -288,17 +290,17 @@ pub async fn actions(
     caller: Caller,
     Path(id): Path<String>,
     listing: Listing,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require(&["block_storage_action:read"])?;
     let page = listing.paging.catalog_page();
     let (items, total) = state
         .blocking(move |state| {
             state.catalog.volume(caller.team.id, &id)?;
             let (actions, total) = state.catalog.actions(caller.team.id, Some((ResourceType::Volume, &id)), page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect(), total))
+            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
         })
         .await?;
-    Ok(Json(listing.paging.envelope("actions", items, total)))
+    Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
 }
 
 pub async fn action(
