@@ -12,7 +12,6 @@ mod scopes;
 mod views;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -98,6 +97,3 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(auth::request_id))
         .with_state(state)
 }
-
-/// How long a client waits between polls of a running action, as advised in `retry-after`.
-pub const ACTION_POLL_HINT: Duration = Duration::from_secs(1);
