@@ -260,9 +260,7 @@ pub async fn list(
     let (items, total) = state
         .blocking(move |state| {
             state.catalog.droplet(caller.team.id, id)?;
-            let (actions, total) =
-                state.catalog.actions(caller.team.id, Some((ResourceType::Droplet, &id.to_string())), page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
+            super::actions::page_of_resource(state, caller.team.id, ResourceType::Droplet, &id.to_string(), page)
         })
         .await?;
     Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
@@ -278,11 +276,7 @@ pub async fn get(
     let action_id = int_id("action", &action_id)?;
     let view = state
         .blocking(move |state| {
-            let action = state.catalog.action(caller.team.id, action_id)?;
-            if action.resource_type != ResourceType::Droplet || action.resource_id != id.to_string() {
-                return Err(ApiError::not_found(format!("action {action_id} not found on droplet {id}")));
-            }
-            Ok(views::action(state.jobs.regions(), &action))
+            super::actions::of_resource(state, caller.team.id, ResourceType::Droplet, &id.to_string(), action_id)
         })
         .await?;
     Ok(Json(json!({ "action": view })))

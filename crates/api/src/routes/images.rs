@@ -184,9 +184,7 @@ pub async fn actions(
     let (items, total) = state
         .blocking(move |state| {
             state.catalog.image(caller.team.id, id)?;
-            let (actions, total) =
-                state.catalog.actions(caller.team.id, Some((ResourceType::Image, &id.to_string())), page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
+            super::actions::page_of_resource(state, caller.team.id, ResourceType::Image, &id.to_string(), page)
         })
         .await?;
     Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
@@ -202,11 +200,7 @@ pub async fn action(
     let action_id = int_id("action", &action_id)?;
     let view = state
         .blocking(move |state| {
-            let action = state.catalog.action(caller.team.id, action_id)?;
-            if action.resource_type != ResourceType::Image || action.resource_id != id.to_string() {
-                return Err(ApiError::not_found(format!("action {action_id} not found on image {id}")));
-            }
-            Ok(views::action(state.jobs.regions(), &action))
+            super::actions::of_resource(state, caller.team.id, ResourceType::Image, &id.to_string(), action_id)
         })
         .await?;
     Ok(Json(json!({ "action": view })))

@@ -296,8 +296,7 @@ pub async fn actions(
     let (items, total) = state
         .blocking(move |state| {
             state.catalog.volume(caller.team.id, &id)?;
-            let (actions, total) = state.catalog.actions(caller.team.id, Some((ResourceType::Volume, &id)), page)?;
-            Ok((actions.iter().map(|a| views::action(state.jobs.regions(), a)).collect::<Vec<_>>(), total))
+            super::actions::page_of_resource(state, caller.team.id, ResourceType::Volume, &id, page)
         })
         .await?;
     Ok(Json(listing.paging.envelope("actions", items, total)).into_response())
@@ -311,13 +310,7 @@ pub async fn action(
     caller.require(&["block_storage_action:read"])?;
     let action_id = int_id("action", &action_id)?;
     let view = state
-        .blocking(move |state| {
-            let action = state.catalog.action(caller.team.id, action_id)?;
-            if action.resource_type != ResourceType::Volume || action.resource_id != id {
-                return Err(ApiError::not_found(format!("action {action_id} not found on volume {id}")));
-            }
-            Ok(views::action(state.jobs.regions(), &action))
-        })
+        .blocking(move |state| super::actions::of_resource(state, caller.team.id, ResourceType::Volume, &id, action_id))
         .await?;
     Ok(Json(json!({ "action": view })))
 }
