@@ -47,9 +47,9 @@ pub struct CatalogCheck {
 /// Compares every available image's copies with every region's daemon-made snapshots.
 /// Pending images (actions still running) are left out.
 pub fn check_catalog(catalog: &Catalog, regions: &Regions) -> Result<CatalogCheck> {
-    let images: Vec<_> = catalog.all_images()?.into_iter().filter(|i| i.status == ImageStatus::Available).collect();
-    let pending: HashSet<i64> =
-        catalog.all_images()?.into_iter().filter(|i| i.status == ImageStatus::Pending).map(|i| i.id).collect();
+    let (images, pending): (Vec<_>, Vec<_>) =
+        catalog.all_images()?.into_iter().partition(|i| i.status == ImageStatus::Available);
+    let pending: HashSet<i64> = pending.into_iter().map(|i| i.id).collect();
     let mut check = CatalogCheck { images_checked: images.len(), ..CatalogCheck::default() };
     let mut in_catalog: HashMap<(String, String), i64> = HashMap::new();
     for image in &images {
