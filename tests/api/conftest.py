@@ -45,8 +45,10 @@ RATE_LIMIT_PER_HOUR = 50000
 
 
 class Daemon:
-    def __init__(self, root: Path, binary: Path):
+    def __init__(self, root: Path, binary: Path, extra_config: str = ""):
         self.root = root
+        # TOML appended to the configuration (e.g. a [scheduler] table).
+        self.extra_config = extra_config
         self.bin = binary
         self.data_dir = root / "data"
         self.disks_dir = root / "disks"
@@ -66,6 +68,7 @@ class Daemon:
         )
         self.config.write_text(
             f'disk_roots = ["{self.disks_dir}"]\nworkers = 2\nrate_limit_per_hour = {RATE_LIMIT_PER_HOUR}\n{regions}'
+            f"\n{self.extra_config}"
         )
 
     def run_cli(self, *args) -> str:
@@ -153,7 +156,8 @@ def drydock(request, tmp_path_factory):
     binary = Path(os.environ.get("DRYDOCK_BIN", REPO_ROOT / "target" / "debug" / "drydock"))
     if not binary.is_file():
         pytest.fail(f"no drydock binary at {binary}: build it (cargo build -p drydock-cli) or set DRYDOCK_BIN")
-    daemon = Daemon(tmp_path_factory.mktemp("drydock"), binary)
+    # The scheduler is test_schedule.py's, on its own daemon: here it would take backups at random.
+    daemon = Daemon(tmp_path_factory.mktemp("drydock"), binary, extra_config="[scheduler]\nenabled = false\n")
     daemon.write_config()
     daemon.tokens = {
         "full": daemon.create_token("*", name="full"),

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod extract;
+mod metrics;
 mod page;
 mod policy;
 mod routes;
@@ -17,7 +18,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use drydock_catalog::Catalog;
-use drydock_jobs::Jobs;
+use drydock_jobs::{Clock, Jobs};
+use drydock_schedule::cost::Prices;
 
 pub use error::{ApiError, ApiResult};
 pub use scopes::validate as validate_scope;
@@ -32,11 +34,13 @@ pub struct ApiSettings {
     /// Requests a token may make per hour (DigitalOcean's default is 5,000).
     pub rate_limit_per_hour: u32,
     pub droplet_limit: u32,
+    /// What usage and the retention simulator's estimates cost.
+    pub prices: Prices,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings { scheme: "https", rate_limit_per_hour: 5000, droplet_limit: 10_000 }
+        ApiSettings { scheme: "https", rate_limit_per_hour: 5000, droplet_limit: 10_000, prices: Prices::default() }
     }
 }
 
@@ -45,6 +49,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub jobs: Arc<Jobs>,
     pub settings: Arc<ApiSettings>,
+    /// The scheduler's clock: backup windows, `backups_since` and expiry dates are on it.
+    pub clock: Clock,
     pub(crate) limits: Arc<auth::RateLimits>,
     /// Blocking work admitted at once, in arrival order. More threads than this only contend
     /// for SQLite and the two cores, and the slowest request waits longest.
@@ -60,9 +66,16 @@ impl AppState {
             catalog,
             jobs,
             settings: Arc::new(settings),
+            clock: Clock::system(),
             limits: Arc::new(auth::RateLimits::default()),
             blocking_slots: Arc::new(tokio::sync::Semaphore::new(BLOCKING_SLOTS)),
         }
+    }
+
+    /// The same state on another clock (the scheduler's, when it is not the wall clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Runs catalog or job work on a blocking thread: SQLite and the engine block.

@@ -1,89 +1,88 @@
-//! Backup policies as DigitalOcean defines them: `plan` daily or weekly, `weekday`, `hour`
-//! (the start of a 4-hour window), and the retention that follows from the plan. They are
-//! stored now; the scheduler that acts on them is issue 4's.
+//! Backup policies at the API's edge: DigitalOcean's `backup_policy` object, extended (see
+//! `drydock_schedule::policy`), and the backup state shown with every droplet and volume.
 
+use drydock_catalog::BackupStats;
+use drydock_schedule::Policy;
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
 
-pub const WINDOW_HOURS: u64 = 4;
-pub const WINDOW_STARTS: [u64; 6] = [0, 4, 8, 12, 16, 20];
-pub const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-
-/// Checks a policy from a request and fills in the read-only fields. A missing policy is
-/// DigitalOcean's default: daily, window starting at 0.
+/// Checks a policy from a request and returns it normalized, read-only fields filled in. A
+/// missing policy is DigitalOcean's default: daily, window starting at 0 UTC.
 pub fn normalize(given: Option<&Value>) -> Result<Value, ApiError> {
+    Ok(parse_request(given)?.to_json())
+}
+
+pub fn parse_request(given: Option<&Value>) -> Result<Policy, ApiError> {
     let empty = json!({});
-    let given = given.unwrap_or(&empty);
-    let Some(object) = given.as_object() else {
-        return Err(ApiError::unprocessable("backup_policy must be an object"));
-    };
-    let plan = match object.get("plan") {
-        None | Some(Value::Null) => "daily",
-        Some(Value::String(plan)) if plan == "daily" || plan == "weekly" => plan.as_str(),
-        Some(other) => {
-            return Err(ApiError::unprocessable(format!("backup_policy.plan must be daily or weekly, not {other}")));
-        }
-    };
-    let hour = match object.get("hour") {
-        None | Some(Value::Null) => 0,
-        Some(value) => match value.as_u64().filter(|h| WINDOW_STARTS.contains(h)) {
-            Some(hour) => hour,
-            None => {
-                return Err(ApiError::unprocessable(format!(
-                    "backup_policy.hour must be one of 0, 4, 8, 12, 16, 20, not {value}"
-                )));
-            }
-        },
-    };
-    let mut policy = json!({
-        "plan": plan,
-        "hour": hour,
-        "window_length_hours": WINDOW_HOURS,
-        "retention_period_days": if plan == "weekly" { 28 } else { 7 },
-    });
-    // Checked for every plan, so that a bad weekday is refused rather than silently dropped; only
-    // weekly plans keep it.
-    let weekday = match object.get("weekday") {
-        None | Some(Value::Null) => "SUN",
-        Some(Value::String(day)) if WEEKDAYS.contains(&day.as_str()) => day.as_str(),
-        Some(other) => {
-            return Err(ApiError::unprocessable(format!("backup_policy.weekday must be one of SUN..SAT, not {other}")));
-        }
-    };
-    if plan == "weekly" {
-        policy["weekday"] = weekday.into();
-    }
-    Ok(policy)
+    Policy::from_json(given.unwrap_or(&empty)).map_err(|e| ApiError::unprocessable(e.0))
+}
+
+/// A stored policy (normalized when it was set); `None` when there is none or it no longer
+/// parses (a newer daemon wrote it).
+pub fn stored(policy: Option<&Value>) -> Option<Policy> {
+    policy.and_then(|p| Policy::from_json(p).ok())
 }
 
 /// What `GET /v2/droplets/backups/supported_policies` says.
 pub fn supported() -> Value {
-    json!([
-        {"name": "weekly", "possible_window_starts": WINDOW_STARTS, "window_length_hours": WINDOW_HOURS,
-         "retention_period_days": 28, "possible_days": WEEKDAYS},
-        {"name": "daily", "possible_window_starts": WINDOW_STARTS, "window_length_hours": WINDOW_HOURS,
-         "retention_period_days": 7, "possible_days": []},
-    ])
+    drydock_schedule::policy::supported()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
 
-    #[test]
-    fn policies_get_defaults_and_bad_values_are_refused() {
-        let daily = normalize(None).unwrap();
-        assert_eq!(daily["plan"], "daily");
-        assert_eq!(daily["retention_period_days"], 7);
-        let weekly = normalize(Some(&json!({"plan": "weekly", "weekday": "THU", "hour": 20}))).unwrap();
-        assert_eq!(weekly["weekday"], "THU");
-        assert_eq!(weekly["retention_period_days"], 28);
-        assert!(normalize(Some(&json!({"plan": "hourly"}))).is_err());
-        assert!(normalize(Some(&json!({"hour": 3}))).is_err());
-        assert!(normalize(Some(&json!({"plan": "weekly", "weekday": "someday"}))).is_err());
-        assert!(normalize(Some(&json!({"plan": "daily", "weekday": {}}))).is_err());
-        assert!(normalize(Some(&json!({"plan": "daily", "weekday": "MON"}))).unwrap().get("weekday").is_none());
-        assert!(normalize(Some(&json!("daily"))).is_err());
+/// A unix-second time as the API writes times.
+pub fn rfc3339(unix: i64) -> String {
+    Timestamp::from_second(unix).map_or_else(|_| String::new(), time)
+}
+
+/// DigitalOcean's `next_backup_window`: `{start, end}` of the next window, or null while
+/// backups are off.
+pub fn next_window(enabled: bool, policy: Option<&Value>, now: Timestamp) -> Value {
+    let Some(policy) = stored(policy).filter(|_| enabled) else { return Value::Null };
+    match policy.next_window_after(now) {
+        Some(window) => json!({"start": time(window.start), "end": time(window.end)}),
+        None => Value::Null,
     }
+}
+
+/// drydock's backup state of a droplet or volume: `status` is `disabled`, `pending` (no
+/// backup yet, none overdue), `ok` or `stale` (the last success is older than the plan
+/// allows), with the counters the metrics also show.
+pub fn state(
+    enabled: bool,
+    policy: Option<&Value>,
+    since: Option<i64>,
+    stats: Option<&BackupStats>,
+    now: Timestamp,
+) -> Value {
+    let at = |s: Option<i64>| s.and_then(|s| Timestamp::from_second(s).ok());
+    let last_success = stats.and_then(|s| at(s.last_success_at));
+    let status = match (enabled, stored(policy)) {
+        (false, _) | (true, None) => "disabled",
+        (true, Some(policy)) => {
+            let since = at(since).unwrap_or(now);
+            if drydock_schedule::window::stale(&policy, last_success, since, now) {
+                "stale"
+            } else if last_success.is_none() {
+                "pending"
+            } else {
+                "ok"
+            }
+        }
+    };
+    json!({
+        "status": status,
+        "last_success_at": last_success.map(time),
+        "last_duration_secs": stats.and_then(|s| s.last_duration_secs),
+        "last_size_bytes": stats.and_then(|s| s.last_size_bytes),
+        "successes": stats.map_or(0, |s| s.successes),
+        "failures": stats.map_or(0, |s| s.failures),
+        "missed": stats.map_or(0, |s| s.missed),
+        "last_error": stats.and_then(|s| s.last_error.clone()),
+        "next_window": next_window(enabled, policy, now),
+    })
 }

@@ -43,7 +43,9 @@ pub fn account(team: &Team, droplet_limit: u32) -> Value {
     })
 }
 
-pub fn droplet(regions: &Regions, d: &Droplet, source_image: Option<&Image>) -> Value {
+/// `backups` is the droplet's backup state (`policy::state`): its `next_window` is also
+/// DigitalOcean's `next_backup_window`.
+pub fn droplet(regions: &Regions, d: &Droplet, source_image: Option<&Image>, backups: Value) -> Value {
     let disk_gb = gib_ceil(d.disk.size_bytes);
     let mut features = Vec::new();
     if d.backups_enabled {
@@ -71,7 +73,7 @@ pub fn droplet(regions: &Regions, d: &Droplet, source_image: Option<&Image>) -> 
         "created_at": d.created_at,
         "features": features,
         "backup_ids": d.backup_ids,
-        "next_backup_window": null,
+        "next_backup_window": backups["next_window"].clone(),
         "snapshot_ids": d.snapshot_ids,
         "image": image,
         "volume_ids": d.volume_ids,
@@ -83,6 +85,7 @@ pub fn droplet(regions: &Regions, d: &Droplet, source_image: Option<&Image>) -> 
         "drydock": {
             "disk": {"path": d.disk.path, "format": d.disk.format.as_str(), "size_bytes": d.disk.size_bytes},
             "power": d.power,
+            "backups": backups,
         },
     })
 }
@@ -169,7 +172,8 @@ pub fn droplet_snapshot(i: &Image) -> Value {
     })
 }
 
-pub fn volume(regions: &Regions, v: &Volume) -> Value {
+/// `backups` is the volume's backup state (`policy::state`).
+pub fn volume(regions: &Regions, v: &Volume, backups: Value) -> Value {
     json!({
         "id": v.id,
         "name": v.name,
@@ -181,7 +185,14 @@ pub fn volume(regions: &Regions, v: &Volume) -> Value {
         "tags": v.tags,
         "filesystem_type": v.filesystem_type,
         "filesystem_label": v.filesystem_label,
-        "drydock": {"disk": {"path": v.disk.path, "format": v.disk.format.as_str(), "size_bytes": v.disk.size_bytes}, "locked": v.locked},
+                "drydock": {
+            "disk": {"path": v.disk.path, "format": v.disk.format.as_str(), "size_bytes": v.disk.size_bytes},
+            "locked": v.locked,
+            "backups_enabled": v.backups_enabled,
+            "backup_policy": v.backup_policy,
+            "backup_ids": v.backup_ids,
+            "backups": backups,
+        },
     })
 }
 

@@ -17,6 +17,13 @@ const SELECT: &str = "SELECT d.*,
     (SELECT group_concat(v.id) FROM volumes v WHERE v.droplet_id = d.id) AS volume_ids
     FROM droplets d";
 
+/// Turns a droplet's or volume's backups on or off: `?1` on, `?2` the policy's JSON (NULL keeps
+/// the stored one), `?3` now. Turning them on from off starts `backups_since` now; turning them
+/// on again keeps it, so re-sending a policy does not forgive a missed window.
+pub(crate) const SET_BACKUPS: &str = "backup_policy = COALESCE(?2, backup_policy),
+    backups_since = CASE WHEN NOT ?1 THEN NULL WHEN backups_enabled THEN COALESCE(backups_since, ?3) ELSE ?3 END,
+    backups_enabled = ?1";
+
 /// Which droplets a listing returns.
 #[derive(Clone, Debug, Default)]
 pub struct DropletFilter {
@@ -30,8 +37,9 @@ impl Catalog {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO droplets (team_id, name, region, disk_path, disk_format, disk_bytes, power, status,
-                    size_slug, memory_mb, vcpus, tags, backups_enabled, backup_policy, image_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    size_slug, memory_mb, vcpus, tags, backups_enabled, backup_policy, backups_since, image_id,
+                    created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     team,
                     new.name,
@@ -47,6 +55,7 @@ impl Catalog {
                     to_json(&new.tags),
                     new.backups_enabled,
                     new.backup_policy.as_ref().map(to_json),
+                    new.backups_since.filter(|_| new.backups_enabled),
                     new.image_id,
                     now()
                 ],
@@ -116,23 +125,17 @@ impl Catalog {
         self.update_droplet(team, id, "disk_bytes = ?1", params![size_bytes as i64])
     }
 
-    /// Turns backups on or off; the policy is kept when `policy` is `None`.
+    /// Turns backups on or off; the policy is kept when `policy` is `None`. `now` (unix seconds,
+    /// on the scheduler's clock) becomes `backups_since` when backups go from off to on.
     pub fn set_droplet_backups(
         &self,
         team: TeamId,
         id: DropletId,
         enabled: bool,
         policy: Option<&Value>,
+        now: i64,
     ) -> Result<()> {
-        match policy {
-            Some(policy) => self.update_droplet(
-                team,
-                id,
-                "backups_enabled = ?1, backup_policy = ?2",
-                params![enabled, to_json(policy)],
-            ),
-            None => self.update_droplet(team, id, "backups_enabled = ?1", params![enabled]),
-        }
+        self.update_droplet(team, id, SET_BACKUPS, params![enabled, policy.map(to_json), now])
     }
 
     fn update_droplet(&self, team: TeamId, id: DropletId, set: &str, values: &[&dyn rusqlite::ToSql]) -> Result<()> {
@@ -215,6 +218,7 @@ fn droplet_row(row: &Row) -> rusqlite::Result<Result<Droplet>> {
         tags: Vec::new(),
         backups_enabled: row.get("backups_enabled")?,
         backup_policy: None,
+        backups_since: row.get("backups_since")?,
         image_id: row.get("image_id")?,
         created_at: row.get("created_at")?,
         locked: row.get("locked")?,

@@ -6,13 +6,14 @@ use serde_json::Value;
 use crate::droplets::{json_params, limit};
 use crate::error::{Context, Error, Result};
 use crate::model::{Image, ImageCopy, ImageId, ImageStatus, ImageType, ResourceType, TeamId, string_list, to_json};
-use crate::{Catalog, Page, now};
+use crate::{Catalog, Page, now, utc_seconds};
 
 /// The columns `image_row` reads, in its order. It reads them by position: looking each one up
 /// by name cost a third of listing a page of images.
-const SELECT: &str = "SELECT i.id, i.uuid, i.team_id, i.name, i.type, i.resource_type, i.resource_id, i.status,
-    i.description, i.distribution, i.size_bytes, i.stored_bytes, i.tags, i.created_at,
-    (SELECT group_concat(c.region || '=' || c.snapshot_id) FROM image_copies c WHERE c.image_id = i.id) AS copies
+pub(crate) const SELECT: &str = "SELECT i.id, i.uuid, i.team_id, i.name, i.type, i.resource_type, i.resource_id,
+    i.status, i.description, i.distribution, i.size_bytes, i.stored_bytes, i.tags, i.created_at,
+    (SELECT group_concat(c.region || '=' || c.snapshot_id) FROM image_copies c WHERE c.image_id = i.id) AS copies,
+    i.expires_at
     FROM images i";
 
 /// What an action creating an image stores before it starts: the image stays pending, and
@@ -25,6 +26,9 @@ pub struct NewImage {
     pub resource_id: String,
     pub size_bytes: u64,
     pub tags: Vec<String>,
+    /// When it was taken, RFC 3339 (stored in UTC, to the second); `None` means now. The
+    /// scheduler passes its own clock's time, which may run ahead of the wall clock.
+    pub created_at: Option<String>,
 }
 
 /// Which available images a listing returns.
@@ -180,6 +184,19 @@ impl Catalog {
         })
     }
 
+    /// Replaces an image's tags.
+    pub fn set_image_tags(&self, team: TeamId, id: ImageId, tags: &[String]) -> Result<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE images SET tags = ?1 WHERE id = ?2 AND team_id = ?3",
+                    params![to_json(&tags), id, team],
+                )
+                .context("tagging an image")?;
+            if changed == 0 { Err(Error::not_found(format!("image {id}"))) } else { Ok(()) }
+        })
+    }
+
     /// Turns a backup into a snapshot: kept until deleted.
     pub fn convert_image(&self, team: TeamId, id: ImageId) -> Result<()> {
         self.write(|tx| {
@@ -191,6 +208,14 @@ impl Catalog {
 }
 
 pub(crate) fn insert_image(tx: &Transaction, team: TeamId, new: &NewImage) -> Result<ImageId> {
+    // Any RFC 3339 time is stored in the one form, so backups sort by the time they were taken.
+    let created_at = match &new.created_at {
+        None => now(),
+        Some(text) => text
+            .parse()
+            .map(utc_seconds)
+            .map_err(|_| Error::Conflict(format!("image {} has the time {text:?}, which is not RFC 3339", new.name)))?,
+    };
     tx.execute(
         "INSERT INTO images (uuid, team_id, name, type, resource_type, resource_id, status, size_bytes, tags, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
@@ -203,7 +228,7 @@ pub(crate) fn insert_image(tx: &Transaction, team: TeamId, new: &NewImage) -> Re
             new.resource_id,
             new.size_bytes as i64,
             to_json(&new.tags),
-            now()
+            created_at
         ],
     )
     .context("storing an image")?;
@@ -228,7 +253,7 @@ fn insert_copy(tx: &Transaction, id: ImageId, copy: &ImageCopy) -> Result<()> {
     Ok(())
 }
 
-fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
+pub(crate) fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
     let id: ImageId = row.get(0)?;
     let tags: String = row.get(12)?;
     let copies: Option<String> = row.get(14)?;
@@ -254,6 +279,7 @@ fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
         stored_bytes: row.get::<_, i64>(11)? as u64,
         tags: Vec::new(),
         created_at: row.get(13)?,
+        expires_at: row.get(15)?,
         copies,
     };
     Ok(string_list(&tags, &format!("tags of image {id}")).map(|tags| Image { tags, ..image }))
@@ -341,8 +367,8 @@ mod tests {
             params: serde_json::json!({}),
         };
         let tags = vec!["t".to_string()];
-        let new =
-            NewImage { name: format!("{resource_id}-image"), kind, resource_type, resource_id, size_bytes: 1, tags };
+        let name = format!("{resource_id}-image");
+        let new = NewImage { name, kind, resource_type, resource_id, size_bytes: 1, tags, created_at: None };
         let (action, image) = catalog.start_action(team, &action, Some(&new)).unwrap();
         let image = image.unwrap();
         if finish {

@@ -1,20 +1,26 @@
-//! The catalog: what drydock knows about teams, tokens, droplets, volumes, images and actions.
+//! The catalog: what drydock knows about teams, tokens, droplets, volumes, images, actions and
+//! scheduled backup runs.
 //!
 //! The repositories hold the data; the catalog is derived state that makes the API fast and
 //! remembers what the repositories cannot (power drivers, policies, running actions). It can be
 //! rebuilt from the repositories' snapshot tags (see `drydock-jobs`' consistency check).
 //!
 //! SQLite in WAL mode: one writer connection behind a mutex, a few reader connections beside
-//! it, so reads never wait for a write. Every function takes a team: nothing of one team is
-//! visible to another.
+//! it, so reads never wait for a write. Every function the API serves takes a team: nothing of
+//! one team is visible to another. The daemon's own functions (the scheduler's targets and runs,
+//! backup statistics, retention, workers' actions) see every team.
 
 mod actions;
+mod backup_runs;
+mod backup_stats;
+mod backup_targets;
 mod db;
 mod droplets;
 mod error;
 mod images;
 mod migrate;
 mod model;
+mod retention;
 mod teams;
 mod volumes;
 
@@ -28,7 +34,13 @@ pub use teams::NewToken;
 
 /// Now, as DigitalOcean writes times: RFC 3339 in UTC, to the second.
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    utc_seconds(jiff::Timestamp::now())
+}
+
+/// A time as the catalog stores it: RFC 3339 in UTC, to the second, so that stored times sort
+/// as text.
+pub(crate) fn utc_seconds(time: jiff::Timestamp) -> String {
+    time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// One page of a listing: rows `offset..offset + limit`.

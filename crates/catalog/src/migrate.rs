@@ -5,8 +5,11 @@ use rusqlite::Connection;
 
 use crate::error::{Context, Error, Result};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_initial.sql")), (2, include_str!("migrations/0002_images_listing.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_images_listing.sql")),
+    (3, include_str!("migrations/0003_backups.sql")),
+];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

@@ -9,6 +9,7 @@ pub type TeamId = i64;
 pub type DropletId = i64;
 pub type ImageId = i64;
 pub type ActionId = i64;
+pub type RunId = i64;
 
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -31,6 +32,12 @@ macro_rules! text_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
             }
         }
 
@@ -66,6 +73,17 @@ text_enum!(
 );
 text_enum!(DropletStatus { New = "new", Active = "active", Off = "off", Archive = "archive" });
 text_enum!(DiskFormat { Raw = "raw", Qcow2 = "qcow2" });
+text_enum!(
+    /// Where a scheduled backup's window stands: an attempt running, waiting to retry, or done
+    /// (succeeded, failed after its attempts or when its window closed, or missed altogether).
+    RunStatus {
+        Running = "running",
+        Retrying = "retrying",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Missed = "missed",
+    }
+);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Team {
@@ -111,6 +129,8 @@ pub struct Droplet {
     pub tags: Vec<String>,
     pub backups_enabled: bool,
     pub backup_policy: Option<Value>,
+    /// Unix seconds when backups were last turned on; `None` while they are off.
+    pub backups_since: Option<i64>,
     pub image_id: Option<ImageId>,
     pub created_at: String,
     /// True while an action runs on it.
@@ -134,6 +154,8 @@ pub struct NewDroplet {
     pub tags: Vec<String>,
     pub backups_enabled: bool,
     pub backup_policy: Option<Value>,
+    /// Unix seconds when backups were turned on; stored only when `backups_enabled`.
+    pub backups_since: Option<i64>,
     pub image_id: Option<ImageId>,
 }
 
@@ -149,8 +171,14 @@ pub struct Volume {
     pub filesystem_label: String,
     pub droplet_id: Option<DropletId>,
     pub tags: Vec<String>,
+    pub backups_enabled: bool,
+    pub backup_policy: Option<Value>,
+    /// Unix seconds when backups were last turned on; `None` while they are off.
+    pub backups_since: Option<i64>,
     pub created_at: String,
     pub locked: bool,
+    /// Its available backups, by id.
+    pub backup_ids: Vec<ImageId>,
 }
 
 #[derive(Clone, Debug)]
@@ -162,6 +190,10 @@ pub struct NewVolume {
     pub filesystem_type: String,
     pub filesystem_label: String,
     pub tags: Vec<String>,
+    pub backups_enabled: bool,
+    pub backup_policy: Option<Value>,
+    /// Unix seconds when backups were turned on; stored only when `backups_enabled`.
+    pub backups_since: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -183,6 +215,8 @@ pub struct Image {
     pub stored_bytes: u64,
     pub tags: Vec<String>,
     pub created_at: String,
+    /// Unix seconds after which a backup of a deleted droplet or volume is pruned.
+    pub expires_at: Option<i64>,
     /// Where a complete copy exists, by region, with the repository's snapshot id there.
     pub copies: Vec<ImageCopy>,
 }
@@ -223,6 +257,99 @@ pub struct Action {
     pub error: Option<String>,
     pub started_at: String,
     pub completed_at: Option<String>,
+}
+
+/// One backup window of one resource: the row whose insertion claimed it, and what its
+/// attempts did. Times are unix seconds on the scheduler's clock.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BackupRun {
+    pub id: RunId,
+    pub team_id: TeamId,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub status: RunStatus,
+    /// Attempts started (the compare-and-set counter of every state change).
+    pub attempts: u32,
+    pub failed_attempts: u32,
+    /// The current (or last) attempt's backup action, once it is recorded.
+    pub action_id: Option<ActionId>,
+    pub image_id: Option<ImageId>,
+    /// The daemon that started the current attempt (`None` for a missed window).
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<i64>,
+    pub next_attempt_at: Option<i64>,
+    /// The last failed attempt's reason (kept if a later attempt succeeds).
+    pub error: Option<String>,
+    pub taken_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub duration_secs: Option<f64>,
+    pub size_bytes: Option<u64>,
+    pub stored_bytes: Option<u64>,
+    /// How the attempt's action stands, if it has one.
+    pub action_status: Option<ActionStatus>,
+    pub action_error: Option<String>,
+}
+
+/// What claiming a backup window stores.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub team_id: TeamId,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub claimed_by: String,
+    pub now: i64,
+}
+
+/// A droplet or volume with backups on, as the scheduler sees it each tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackupTarget {
+    pub team_id: TeamId,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub name: String,
+    pub region: String,
+    pub policy: Option<Value>,
+    pub backups_since: Option<i64>,
+    /// The run of its latest window, if any.
+    pub last_run: Option<BackupRun>,
+}
+
+/// What the backups of one resource have done so far; outlives pruned runs and the resource.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BackupStats {
+    pub team_id: TeamId,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    /// The resource's name when its backups last ran.
+    pub name: String,
+    /// When the last successful backup was taken.
+    pub last_success_at: Option<i64>,
+    pub last_window_start: Option<i64>,
+    pub last_duration_secs: Option<f64>,
+    pub last_size_bytes: Option<u64>,
+    pub last_stored_bytes: Option<u64>,
+    pub successes: u64,
+    /// Failed attempts (a window retried three times counts three).
+    pub failures: u64,
+    pub missed: u64,
+    pub last_error: Option<String>,
+    pub last_failure_at: Option<i64>,
+}
+
+/// A resource that has backups whose retention must be applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetentionSubject {
+    pub team_id: TeamId,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    /// The droplet's or volume's backup policy, whether its backups are on or off.
+    pub policy: Option<Value>,
+    /// False once the droplet or volume is deleted (its backups expire on their own dates).
+    pub exists: bool,
 }
 
 pub(crate) fn json_column(text: &str, what: &str) -> Result<Value> {

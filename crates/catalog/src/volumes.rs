@@ -3,14 +3,16 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::Value;
 
-use crate::droplets::{json_params, limit};
+use crate::droplets::{SET_BACKUPS, id_list, json_params, limit};
 use crate::error::{Context, Error, Result};
-use crate::model::{Disk, NewVolume, TeamId, Volume, string_list, to_json};
+use crate::model::{Disk, NewVolume, TeamId, Volume, json_column, string_list, to_json};
 use crate::{Catalog, Page, now};
 
 const SELECT: &str = "SELECT v.*,
     EXISTS (SELECT 1 FROM actions a WHERE a.resource_type = 'volume' AND a.resource_id = v.id
-            AND a.status = 'in-progress') AS locked
+            AND a.status = 'in-progress') AS locked,
+    (SELECT group_concat(i.id) FROM images i WHERE i.resource_type = 'volume' AND i.resource_id = v.id
+            AND i.type = 'backup' AND i.status = 'available') AS backup_ids
     FROM volumes v";
 
 impl Catalog {
@@ -25,12 +27,16 @@ impl Catalog {
                 )
                 .context("checking volume names")?;
             if taken {
-                return Err(Error::Conflict(format!("a volume named {} already exists in region {}", new.name, new.region)));
+                return Err(Error::Conflict(format!(
+                    "a volume named {} already exists in region {}",
+                    new.name, new.region
+                )));
             }
             tx.execute(
                 "INSERT INTO volumes (id, seq, team_id, name, region, description, disk_path, disk_format, disk_bytes,
-                    filesystem_type, filesystem_label, tags, created_at)
-                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM volumes), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    filesystem_type, filesystem_label, tags, backups_enabled, backup_policy, backups_since, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM volumes), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                    ?12, ?13, ?14, ?15)",
                 params![
                     id,
                     team,
@@ -43,6 +49,9 @@ impl Catalog {
                     new.filesystem_type,
                     new.filesystem_label,
                     to_json(&new.tags),
+                    new.backups_enabled,
+                    new.backup_policy.as_ref().map(to_json),
+                    new.backups_since.filter(|_| new.backups_enabled),
                     now()
                 ],
             )
@@ -89,6 +98,27 @@ impl Catalog {
         })
     }
 
+    /// Turns backups on or off; the policy is kept when `policy` is `None`. `now` (unix seconds,
+    /// on the scheduler's clock) becomes `backups_since` when backups go from off to on.
+    pub fn set_volume_backups(
+        &self,
+        team: TeamId,
+        id: &str,
+        enabled: bool,
+        policy: Option<&Value>,
+        now: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let changed = tx
+                .execute(
+                    &format!("UPDATE volumes SET {SET_BACKUPS} WHERE id = ?4 AND team_id = ?5"),
+                    params![enabled, policy.map(to_json), now, id, team],
+                )
+                .context("updating a volume's backups")?;
+            if changed == 0 { Err(Error::not_found(format!("volume {id}"))) } else { Ok(()) }
+        })
+    }
+
     /// Removes a volume from the catalog (its snapshots stay). Refused while an action runs on it.
     pub fn delete_volume(&self, team: TeamId, id: &str) -> Result<()> {
         self.write(|tx| {
@@ -112,6 +142,9 @@ fn volume_in(tx: &Transaction, team: TeamId, id: &str) -> Result<Volume> {
 fn volume_row(row: &Row) -> rusqlite::Result<Result<Volume>> {
     let id: String = row.get("id")?;
     let tags: String = row.get("tags")?;
+    let policy: Option<String> = row.get("backup_policy")?;
+    let mut backup_ids: Vec<i64> = id_list(row.get("backup_ids")?);
+    backup_ids.sort_unstable();
     let volume = Volume {
         team_id: row.get("team_id")?,
         name: row.get("name")?,
@@ -126,9 +159,20 @@ fn volume_row(row: &Row) -> rusqlite::Result<Result<Volume>> {
         filesystem_label: row.get("filesystem_label")?,
         droplet_id: row.get("droplet_id")?,
         tags: Vec::new(),
+        backups_enabled: row.get("backups_enabled")?,
+        backup_policy: None,
+        backups_since: row.get("backups_since")?,
         created_at: row.get("created_at")?,
         locked: row.get("locked")?,
-        id,
+        backup_ids,
+        id: id.clone(),
     };
-    Ok(string_list(&tags, &format!("tags of volume {}", volume.id)).map(|tags| Volume { tags, ..volume }))
+    Ok((|| {
+        let what = |field: &str| format!("{field} of volume {id}");
+        Ok(Volume {
+            tags: string_list(&tags, &what("tags"))?,
+            backup_policy: policy.map(|p| json_column(&p, &what("backup policy"))).transpose()?,
+            ..volume
+        })
+    })())
 }

@@ -45,6 +45,19 @@ backend_tests!(sqlite =>
     droplet_settings_are_stored,
     volume_names_are_unique_per_team_and_region,
     images_are_listed_by_tag,
+    backups_are_owed_from_when_they_are_turned_on,
+    backup_targets_are_the_resources_with_backups_on,
+    a_window_is_claimed_once,
+    a_missed_window_is_recorded_once,
+    a_failed_attempt_is_retried_until_the_backup_is_taken,
+    a_retry_is_started_by_one_daemon,
+    a_run_fails_for_good_out_of_attempts_or_time,
+    finished_runs_are_pruned_but_each_resource_keeps_its_latest,
+    backup_statistics_outlive_their_resource,
+    backups_of_a_deleted_resource_expire,
+    retention_applies_to_every_resource_with_backups,
+    backups_of_a_resource_are_listed_oldest_first,
+    image_tags_are_replaced,
 );
 
 mod suite {
@@ -54,6 +67,10 @@ mod suite {
         ResourceType, StartError, TeamId,
     };
     use serde_json::json;
+
+    // Scheduled backups: runs, statistics, retention (tests/suite/backups.rs).
+    mod backups;
+    pub use backups::*;
 
     // ---- fixtures ----
 
@@ -70,6 +87,7 @@ mod suite {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             backups_enabled: false,
             backup_policy: None,
+            backups_since: None,
             image_id: None,
         }
     }
@@ -87,6 +105,9 @@ mod suite {
             filesystem_type: "ext4".into(),
             filesystem_label: String::new(),
             tags: Vec::new(),
+            backups_enabled: false,
+            backup_policy: None,
+            backups_since: None,
         }
     }
 
@@ -108,6 +129,7 @@ mod suite {
             resource_id: droplet.to_string(),
             size_bytes: 1 << 30,
             tags: Vec::new(),
+            created_at: None,
         }
     }
 
@@ -198,7 +220,7 @@ mod suite {
         assert_not_found(catalog.delete_droplet(b, id), "deleting another team's droplet");
         assert_not_found(catalog.rename_droplet(b, id, "mine"), "renaming another team's droplet");
         assert_not_found(catalog.set_droplet_status(b, id, DropletStatus::Off), "switching another team's droplet");
-        assert_not_found(catalog.set_droplet_backups(b, id, true, None), "another team's backups");
+        assert_not_found(catalog.set_droplet_backups(b, id, true, None, 1), "another team's backups");
         assert_not_found(catalog.set_droplet_disk_bytes(b, id, 1), "another team's disk");
         let kept = catalog.droplet(a, id).expect("the owner still sees it");
         assert_eq!((kept.name.as_str(), kept.status, kept.backups_enabled), ("web-1", DropletStatus::Active, false));
@@ -585,11 +607,11 @@ mod suite {
         catalog.set_droplet_status(team, id, DropletStatus::Off).expect("switching off");
         catalog.set_droplet_disk_bytes(team, id, 5 << 30).expect("resizing");
         let policy = json!({"plan": "weekly", "weekday": "SUN", "hour": 20});
-        catalog.set_droplet_backups(team, id, true, Some(&policy)).expect("enabling backups");
+        catalog.set_droplet_backups(team, id, true, Some(&policy), 1_700_000_000).expect("enabling backups");
         let seen = catalog.droplet(team, id).expect("the droplet");
         assert_eq!((seen.name.as_str(), seen.status, seen.disk.size_bytes), ("web-2", DropletStatus::Off, 5 << 30));
         assert_eq!((seen.backups_enabled, seen.backup_policy.clone()), (true, Some(policy.clone())));
-        catalog.set_droplet_backups(team, id, false, None).expect("disabling backups");
+        catalog.set_droplet_backups(team, id, false, None, 1_700_000_100).expect("disabling backups");
         let seen = catalog.droplet(team, id).expect("the droplet");
         assert_eq!((seen.backups_enabled, seen.backup_policy), (false, Some(policy)), "the policy is kept");
         assert_not_found(catalog.rename_droplet(team, id + 1000, "x"), "renaming a droplet that does not exist");
@@ -620,6 +642,7 @@ mod suite {
                 resource_id: volume.id.clone(),
                 size_bytes: 1 << 30,
                 tags: tags.into_iter().map(String::from).collect(),
+                created_at: None,
             };
             let (action, image) = catalog
                 .start_action(team, &action_on("snapshot", ResourceType::Volume, &volume.id), Some(&image))

@@ -43,7 +43,10 @@ pub enum Command {
     /// Check the daemon's catalog against its repositories, or rebuild it from them.
     #[command(subcommand)]
     Catalog(CatalogCommand),
-    /// The daemon's clients: droplet, snapshot, action, restore, volume.
+    /// Try a backup policy before setting it: which backups it keeps, and what they cost.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// The daemon's clients: droplet, snapshot, action, restore, volume, usage.
     #[command(flatten)]
     Client(crate::client_args::ClientCommand),
 }
@@ -112,6 +115,32 @@ pub enum CatalogCommand {
     Check(DaemonArgs),
     /// Make the catalog agree with the repositories (stop the daemon first).
     Rebuild(DaemonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Take a policy's backups from --start for --days and prune them as the daemon would
+    /// (computed here: no daemon needed).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// When the simulation starts: an RFC 3339 time, or a date meaning its midnight UTC [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// How many days to simulate.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub days: u32,
+    /// How much data is backed up, in GiB (for the cost estimate).
+    #[arg(long, value_name = "GIB", default_value_t = 10.0)]
+    pub data_gib: f64,
+    /// How much of the data changes between two backups, in percent (for the cost estimate).
+    #[arg(long, value_name = "PERCENT", default_value_t = 2.0)]
+    pub change_percent: f64,
+    // Last: the arguments after it would fall under its "Backup policy" heading in --help.
+    #[command(flatten)]
+    pub policy: crate::policy_args::PolicyArgs,
 }
 
 #[derive(Debug, Subcommand)]

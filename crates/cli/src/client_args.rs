@@ -1,9 +1,11 @@
-//! The command line of the client verbs: `drydock droplet|snapshot|action|restore|volume …`
+//! The command line of the client verbs: `drydock droplet|snapshot|action|restore|volume|usage …`
 //! talk to a running daemon over its API, as doctl talks to DigitalOcean.
 
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Subcommand};
+
+use crate::policy_args::PolicyArgs;
 
 /// Where the daemon is and how to prove who we are. Flags win over the environment, which wins
 /// over the configuration file ($XDG_CONFIG_HOME/drydock/client.toml).
@@ -31,16 +33,83 @@ pub struct Remote<C: Subcommand> {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Register, list, show and delete droplets: the machines the daemon protects.
-    Droplet(Remote<DropletCommand>),
+    /// Register, list, show and delete droplets: the machines the daemon protects; set their backups.
+    Droplet(Remote<DropletVerbs>),
     /// Take, list and delete snapshots through the daemon.
     Snapshot(Remote<SnapshotCommand>),
     /// Show an action, or wait for it to finish.
     Action(Remote<ActionCommand>),
     /// Restore a droplet from one of its snapshots, or create a new droplet from an image.
     Restore(Box<RestoreArgs>),
-    /// Register, list, show, delete and snapshot volumes.
-    Volume(Remote<VolumeCommand>),
+    /// Register, list, show, delete and snapshot volumes; set their backups.
+    Volume(Remote<VolumeVerbs>),
+    /// What the images take up, per droplet, volume and region, and what that costs a month.
+    Usage(UsageArgs),
+}
+
+/// The droplet verbs: the machine's own, then its backups'.
+#[derive(Debug, Subcommand)]
+pub enum DropletVerbs {
+    #[command(flatten)]
+    Machine(DropletCommand),
+    #[command(flatten)]
+    Backups(DropletBackupCommand),
+}
+
+/// The volume verbs: the disk's own, then its backups'.
+#[derive(Debug, Subcommand)]
+pub enum VolumeVerbs {
+    #[command(flatten)]
+    Disk(VolumeCommand),
+    #[command(flatten)]
+    Backups(VolumeBackupCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DropletBackupCommand {
+    /// Back the droplet up on a schedule (without policy flags: the policy it had, or daily).
+    EnableBackups {
+        id: i64,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Stop the droplet's scheduled backups (those taken stay until deleted).
+    DisableBackups { id: i64 },
+    /// Show the droplet's backup policy, or change it with policy flags.
+    BackupPolicy {
+        id: i64,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// List the droplet's backups (all pages).
+    Backups { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeBackupCommand {
+    /// Back the volume up on a schedule (without policy flags: the policy it had, or daily).
+    EnableBackups {
+        id: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Stop the volume's scheduled backups (those taken stay until deleted).
+    DisableBackups { id: String },
+    /// Show the volume's backup policy, or change it with policy flags.
+    BackupPolicy {
+        id: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Also list every image and what deleting it would free.
+    #[arg(long)]
+    pub images: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,8 +16,10 @@ mod client_args;
 mod daemon_cmd;
 mod image_cmd;
 mod passphrase;
+mod policy_args;
 mod progress;
 mod repo_cmd;
+mod retention_cmd;
 mod signals;
 mod size;
 mod view;
@@ -65,6 +67,7 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<ExitCode> {
         Command::Serve(_) => unreachable!("serve runs before signal handlers are installed"),
         Command::Token(command) => daemon_cmd::token(cli, command),
         Command::Catalog(command) => daemon_cmd::catalog(cli, command),
+        Command::Retention(command) => retention_cmd::run(cli, command),
         Command::Client(command) => client::run(cli, command, cancel),
     }
 }

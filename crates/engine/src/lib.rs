@@ -33,6 +33,7 @@ pub mod copy;
 pub mod forget;
 pub mod gc;
 pub mod restore;
+pub mod usage;
 pub mod verify;
 
 pub use control::{CancelToken, NoProgress, Progress};

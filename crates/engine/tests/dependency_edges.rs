@@ -1,5 +1,5 @@
 //! The architecture's dependency rule, checked: cli → server → api → jobs → {engine, catalog,
-//! power}, engine → {storage, sources}, and nothing points back; the api reaches storage,
+//! power, schedule}, engine → {storage, sources}, and nothing points back; the api reaches storage,
 //! sources, the engine and power drivers only through jobs. (ARCHITECTURE.md, "Code map".)
 
 use std::path::Path;
@@ -28,17 +28,18 @@ fn dependencies_point_one_way() {
     assert_eq!(drydock_dependencies("engine"), ["drydock-sources", "drydock-storage"]);
     assert!(drydock_dependencies("power").is_empty(), "power drivers must not depend on other drydock crates");
     assert!(drydock_dependencies("catalog").is_empty(), "the catalog must not depend on other drydock crates");
+    assert!(drydock_dependencies("schedule").is_empty(), "schedule is pure: it depends on no drydock crate");
     assert_eq!(
         drydock_dependencies("jobs"),
-        ["drydock-catalog", "drydock-engine", "drydock-power", "drydock-sources", "drydock-storage"]
+        ["drydock-catalog", "drydock-engine", "drydock-power", "drydock-schedule", "drydock-sources", "drydock-storage"]
     );
-    assert_eq!(drydock_dependencies("api"), ["drydock-catalog", "drydock-jobs"]);
-    assert_eq!(drydock_dependencies("server"), ["drydock-api", "drydock-catalog", "drydock-jobs"]);
+    assert_eq!(drydock_dependencies("api"), ["drydock-catalog", "drydock-jobs", "drydock-schedule"]);
+    assert_eq!(drydock_dependencies("server"), ["drydock-api", "drydock-catalog", "drydock-jobs", "drydock-schedule"]);
 }
 
 #[test]
 fn only_the_api_server_and_cli_speak_http() {
-    for crate_dir in ["storage", "sources", "engine", "power", "catalog", "jobs"] {
+    for crate_dir in ["storage", "sources", "engine", "power", "catalog", "schedule", "jobs"] {
         let manifest = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_dir).join("Cargo.toml"),
         )

@@ -32,7 +32,11 @@ pub fn run(jobs: &Jobs, action: &Action, cancel: &CancelToken) -> Result<()> {
                 take_image(jobs, &team, action, &droplet.disk, &droplet.region, cancel)
             })
         }
-        (ResourceType::Volume, "snapshot") => {
+        (ResourceType::Droplet, "backup") => {
+            let droplet = droplet_of(jobs, action)?;
+            take_image(jobs, &team, action, &droplet.disk, &droplet.region, cancel)
+        }
+        (ResourceType::Volume, "snapshot" | "backup") => {
             let volume = catalog.volume(team.id, &action.resource_id)?;
             take_image(jobs, &team, action, &volume.disk, &volume.region, cancel)
         }

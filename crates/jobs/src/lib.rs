@@ -5,20 +5,32 @@
 //! engine, reports progress to the catalog and ends it `completed` or `errored`. After a crash,
 //! [`Jobs::recover`] ends or resumes whatever was left `in-progress`.
 
+mod clock;
 mod consistency;
 mod disks;
 mod error;
+mod events;
 mod execute;
+mod gc;
 mod power;
 mod progress;
+mod prune;
 mod regions;
 mod runner;
+mod scheduler;
 mod tags;
+mod usage;
 
+pub use clock::Clock;
 pub use consistency::{CatalogCheck, Mismatch, check_catalog, rebuild_catalog};
 pub use disks::{DiskPolicy, inspect_disk};
 pub use error::{Error, Result};
+pub use events::{BackupEvent, BackupEventKind, EventSink, NoEvents};
+pub use gc::GcStatus;
 pub use power::{current_status, parse_power, require_switchable};
+pub use prune::{DELETED_RESOURCE_RETENTION, Pruner};
 pub use regions::{RegionSpec, Regions};
 pub use runner::{JobSettings, Jobs, Recovery};
+pub use scheduler::{Scheduler, SchedulerSettings, TickReport};
 pub use tags::RepoTags;
+pub use usage::{ImageUsage, RegionUsage, ResourceUsage, UsageReport, UsageTotals, usage_report};

@@ -38,6 +38,9 @@ pub struct Jobs {
     permits: Arc<Semaphore>,
     running: Mutex<HashMap<ActionId, CancelToken>>,
     idle: Notify,
+    /// Signalled whenever an action ends: the scheduler waits on it to finish backups promptly.
+    ended: Notify,
+    gc: Mutex<crate::gc::GcStatus>,
 }
 
 /// What [`Jobs::recover`] did with the actions a stopped daemon left running.
@@ -50,7 +53,20 @@ pub struct Recovery {
 impl Jobs {
     pub fn new(catalog: Arc<Catalog>, regions: Arc<Regions>, settings: JobSettings) -> Arc<Jobs> {
         let permits = Arc::new(Semaphore::new(settings.workers.max(1)));
-        Arc::new(Jobs { catalog, regions, settings, permits, running: Mutex::new(HashMap::new()), idle: Notify::new() })
+        Arc::new(Jobs {
+            catalog,
+            regions,
+            settings,
+            permits,
+            running: Mutex::new(HashMap::new()),
+            idle: Notify::new(),
+            ended: Notify::new(),
+            gc: Mutex::default(),
+        })
+    }
+
+    pub(crate) fn gc_status_lock(&self) -> std::sync::MutexGuard<'_, crate::gc::GcStatus> {
+        self.gc.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -99,12 +115,18 @@ impl Jobs {
             if failed {
                 jobs.forget_failed_create(&ended);
             }
+            jobs.ended.notify_one();
             let mut running = jobs.running.lock().unwrap_or_else(|e| e.into_inner());
             running.remove(&id);
             if running.is_empty() {
                 jobs.idle.notify_waiters();
             }
         });
+    }
+
+    /// Completes when an action has ended since the last call (at most one wake-up is stored).
+    pub async fn action_ended(&self) {
+        self.ended.notified().await
     }
 
     pub fn running_count(&self) -> usize {

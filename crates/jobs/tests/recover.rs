@@ -48,6 +48,7 @@ fn a_snapshot_committed_but_unrecorded_is_resumed_and_one_never_committed_errors
         tags: Vec::new(),
         backups_enabled: false,
         backup_policy: None,
+        backups_since: None,
         image_id: None,
     };
     let start_snapshot = |droplet: i64| {
@@ -65,6 +66,7 @@ fn a_snapshot_committed_but_unrecorded_is_resumed_and_one_never_committed_errors
             resource_id: droplet.to_string(),
             size_bytes: bytes.len() as u64,
             tags: Vec::new(),
+            created_at: None,
         };
         let (action, image) = catalog.start_action(team.id, &action, Some(&image)).unwrap();
         (action, image.unwrap())

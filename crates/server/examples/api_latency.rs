@@ -225,6 +225,7 @@ fn seed(catalog: &Catalog, team: i64, options: &Options) -> Result<()> {
                 tags: vec!["bench".into()],
                 backups_enabled: false,
                 backup_policy: None,
+                backups_since: None,
                 image_id: None,
             },
         )?;
@@ -247,7 +248,8 @@ fn seed(catalog: &Catalog, team: i64, options: &Options) -> Result<()> {
             resource_type: ResourceType::Droplet,
             resource_id: droplet,
             size_bytes: SNAPSHOT_SIZE_BYTES,
-            tags: Vec::new(),
+            tags: vec!["manual".into()],
+            created_at: None,
         };
         let (action, image) = catalog.start_action(team, &action, Some(&image))?;
         let image = image.ok_or("start_action returned no image")?;

@@ -19,6 +19,21 @@
 //! name = "Local disk"
 //! path = "/srv/drydock/local-1"
 //! passphrase_file = "/etc/drydock/local-1.passphrase"
+//!
+//! [scheduler]
+//! tick_secs = 30                # how often every policy is looked at
+//! max_concurrent_backups = 2    # scheduled backups at once (default: workers)
+//! gc_interval_hours = 24
+//! prune_interval_minutes = 10   # retention is also applied after every backup
+//!
+//! [prices]                      # per GiB-month of stored data; DigitalOcean's by default
+//! snapshot_gib_month = 0.06
+//! backup_daily_gib_month = 0.03
+//!
+//! [[webhooks]]
+//! url = "https://alerts.example.com/drydock"
+//! secret_file = "/etc/drydock/webhook.secret"
+//! events = ["backup.failed", "backup.missed"]
 //! ```
 
 use std::io::Write;
@@ -30,6 +45,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::webhooks::WebhookConfig;
 
 const LISTEN_DEFAULT: &str = "127.0.0.1:8443";
 const DATA_DIR_DEFAULT: &str = "drydock-data";
@@ -50,6 +66,35 @@ struct FileConfig {
     rate_limit_per_hour: Option<u32>,
     tls: Option<TlsFile>,
     regions: Option<Vec<RegionFile>>,
+    scheduler: Option<SchedulerFile>,
+    prices: Option<drydock_schedule::cost::Prices>,
+    webhooks: Option<Vec<WebhookConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchedulerFile {
+    enabled: Option<bool>,
+    tick_secs: Option<f64>,
+    max_concurrent_backups: Option<usize>,
+    gc_interval_hours: Option<f64>,
+    prune_interval_minutes: Option<f64>,
+    /// For tests only: scheduler seconds per real second, from `clock_epoch` (RFC 3339; by
+    /// default when the configuration was read).
+    clock_speed: Option<f64>,
+    clock_epoch: Option<String>,
+}
+
+/// The scheduler's settings, resolved.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    pub enabled: bool,
+    pub tick: Duration,
+    pub max_concurrent_backups: usize,
+    pub gc_interval: Duration,
+    pub prune_interval: Duration,
+    pub clock_speed: f64,
+    pub clock_epoch: jiff::Timestamp,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +142,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub rate_limit_per_hour: u32,
     pub regions: Vec<RegionConfig>,
+    pub scheduler: SchedulerConfig,
+    pub prices: drydock_schedule::cost::Prices,
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Config {
@@ -157,7 +205,15 @@ impl Config {
                 return Err(Error::Config(format!("region {} is configured twice", region.slug)));
             }
         }
+        let scheduler = scheduler_config(file.scheduler.unwrap_or_default(), workers)?;
+        let webhooks = file.webhooks.unwrap_or_default();
+        for webhook in &webhooks {
+            webhook.validate().map_err(Error::Config)?;
+        }
         Ok(Config {
+            scheduler,
+            prices: file.prices.unwrap_or_default(),
+            webhooks,
             listen,
             workers,
             disk_roots,
@@ -186,6 +242,36 @@ impl Config {
     pub fn cert_path(&self) -> PathBuf {
         self.tls.as_ref().map_or_else(|| self.tls_dir().join("cert.pem"), |(cert, _)| cert.clone())
     }
+}
+
+fn scheduler_config(file: SchedulerFile, workers: usize) -> Result<SchedulerConfig> {
+    let positive = |name: &str, value: Option<f64>, default: f64| -> Result<f64> {
+        match value {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+            Some(v) => Err(Error::Config(format!("scheduler.{name} must be a positive number, not {v}"))),
+        }
+    };
+    let max_concurrent_backups = file.max_concurrent_backups.unwrap_or(workers);
+    if max_concurrent_backups == 0 {
+        return Err(Error::Config("scheduler.max_concurrent_backups must be at least 1".into()));
+    }
+    Ok(SchedulerConfig {
+        enabled: file.enabled.unwrap_or(true),
+        tick: Duration::from_secs_f64(positive("tick_secs", file.tick_secs, 30.0)?),
+        max_concurrent_backups,
+        gc_interval: Duration::from_secs_f64(positive("gc_interval_hours", file.gc_interval_hours, 24.0)? * 3600.0),
+        prune_interval: Duration::from_secs_f64(
+            positive("prune_interval_minutes", file.prune_interval_minutes, 10.0)? * 60.0,
+        ),
+        clock_speed: positive("clock_speed", file.clock_speed, 1.0)?,
+        clock_epoch: match &file.clock_epoch {
+            None => jiff::Timestamp::now(),
+            Some(text) => text
+                .parse()
+                .map_err(|_| Error::Config(format!("scheduler.clock_epoch must be an RFC 3339 time, not {text:?}")))?,
+        },
+    })
 }
 
 fn validate_slug(slug: &str) -> Result<()> {

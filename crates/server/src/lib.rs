@@ -7,10 +7,12 @@ mod error;
 mod lock;
 mod serve;
 mod tls;
+mod webhooks;
 
 pub use config::{Config, ConfigOverrides, RegionConfig};
 pub use error::{Error, Result};
 pub use serve::run;
+pub use webhooks::{DeliverySettings, WebhookConfig, Webhooks, verify_signature};
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drydock_api::{ApiSettings, AppState};
-use drydock_jobs::{DiskPolicy, JobSettings, Jobs};
+use drydock_jobs::{Clock, DiskPolicy, EventSink, JobSettings, Jobs, Scheduler, SchedulerSettings};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -57,13 +57,25 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
         }
     }
 
+    let speed = config.scheduler.clock_speed;
+    let clock = if speed == 1.0 { Clock::system() } else { Clock::fast(speed, config.scheduler.clock_epoch) };
+    let webhooks = Arc::new(crate::webhooks::Webhooks::start(&config.webhooks)?);
+    let scheduler = Scheduler::new(
+        jobs.clone(),
+        clock.clone(),
+        webhooks.clone() as Arc<dyn EventSink>,
+        scheduler_settings(&config),
+    );
+    let scheduling = config.scheduler.enabled.then(|| scheduler.spawn());
+
     let tls = if config.plain_http { None } else { Some(crate::tls::acceptor(&config)?) };
     let api_settings = ApiSettings {
         scheme: if tls.is_some() { "https" } else { "http" },
         rate_limit_per_hour: config.rate_limit_per_hour,
+        prices: config.prices.clone(),
         ..ApiSettings::default()
     };
-    let app = drydock_api::app(AppState::new(catalog, jobs.clone(), api_settings))
+    let app = drydock_api::app(AppState::new(catalog, jobs.clone(), api_settings).with_clock(clock))
         .layer(axum::middleware::from_fn(crate::body::read_to_end));
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
@@ -114,9 +126,29 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
     if tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown()).await.is_err() {
         tracing::warn!("some connections were still open after {CONNECTION_DRAIN:?}");
     }
+    // No new backups from here on; running ones get the grace period like every action.
+    if let Some(scheduling) = scheduling {
+        scheduling.abort();
+    }
     jobs.shutdown(config.shutdown_grace).await;
+    // Events of the last backups still go out, within reason.
+    let _ = tokio::task::spawn_blocking(move || webhooks.flush(Duration::from_secs(5))).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The scheduler's settings. Its gc and prune intervals are on its own clock, which a test may
+/// run fast; the tick is real time.
+fn scheduler_settings(config: &Config) -> SchedulerSettings {
+    let on_clock = |real: Duration| jiff::SignedDuration::try_from(real).unwrap_or(jiff::SignedDuration::MAX);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    SchedulerSettings {
+        tick: config.scheduler.tick,
+        max_concurrent_backups: config.scheduler.max_concurrent_backups,
+        node: format!("{}:{}", host.trim(), std::process::id()),
+        gc_interval: on_clock(config.scheduler.gc_interval),
+        prune_interval: on_clock(config.scheduler.prune_interval),
+    }
 }
 
 async fn shutdown_signal() {

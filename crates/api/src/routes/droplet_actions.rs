@@ -182,7 +182,9 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
                 resource_type: ResourceType::Droplet,
                 resource_id: droplet.id.to_string(),
                 size_bytes: droplet.disk.size_bytes,
-                tags: Vec::new(),
+                // Taken on request: retention never prunes it.
+                tags: vec!["manual".into()],
+                created_at: None,
             };
             let (action, _) =
                 state.catalog.start_action(team, &new(json!({"power_off": body.power_off})), Some(&image))?;
@@ -209,15 +211,23 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
             })
         }
         "enable_backups" | "change_backup_policy" => {
-            let policy = backup_policy(body)?;
+            // Enabling again without a policy resumes the one set before.
+            let policy = match (&body.backup_policy, &droplet.backup_policy) {
+                (None, Some(stored)) if kind == "enable_backups" => policy::normalize(Some(stored))?,
+                _ => backup_policy(body)?,
+            };
             let enabled = kind == "enable_backups" || droplet.backups_enabled;
+            let now = state.clock.unix();
             immediate(state, team, new(json!({"backup_policy": policy})), |state| {
-                Ok(state.catalog.set_droplet_backups(team, droplet.id, enabled, Some(&policy))?)
+                Ok(state.catalog.set_droplet_backups(team, droplet.id, enabled, Some(&policy), now)?)
             })
         }
-        "disable_backups" => immediate(state, team, new(json!({})), |state| {
-            Ok(state.catalog.set_droplet_backups(team, droplet.id, false, None)?)
-        }),
+        "disable_backups" => {
+            let now = state.clock.unix();
+            immediate(state, team, new(json!({})), |state| {
+                Ok(state.catalog.set_droplet_backups(team, droplet.id, false, None, now)?)
+            })
+        }
         _ => {
             // Power actions: `check` refused every other type.
             state.jobs.power_check(&droplet.power, &droplet.name)?;
@@ -230,7 +240,7 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
 
 /// An action that only changes the catalog: recorded, done, completed, all at once. The lock
 /// still applies: it fails if another action is running.
-fn immediate(
+pub(crate) fn immediate(
     state: &AppState,
     team: i64,
     new: NewAction,

@@ -80,7 +80,22 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 
 pub(crate) fn droplet_view(state: &AppState, droplet: &drydock_catalog::Droplet) -> ApiResult<Value> {
     let source = droplet.image_id.and_then(|id| state.catalog.image(droplet.team_id, id).ok());
-    Ok(views::droplet(state.jobs.regions(), droplet, source.as_ref()))
+    Ok(views::droplet(state.jobs.regions(), droplet, source.as_ref(), backup_state(state, droplet)?))
+}
+
+fn backup_state(state: &AppState, droplet: &drydock_catalog::Droplet) -> ApiResult<Value> {
+    let stats = if droplet.backups_enabled || !droplet.backup_ids.is_empty() {
+        state.catalog.backup_stats_of(ResourceType::Droplet, &droplet.id.to_string())?
+    } else {
+        None
+    };
+    Ok(policy::state(
+        droplet.backups_enabled,
+        droplet.backup_policy.as_ref(),
+        droplet.backups_since,
+        stats.as_ref(),
+        state.clock.now(),
+    ))
 }
 
 pub async fn create(
@@ -142,6 +157,7 @@ pub async fn create(
                 tags,
                 backups_enabled: backups,
                 backup_policy,
+                backups_since: backups.then(|| state.clock.unix()),
                 image_id,
             };
             match image_id {
@@ -210,7 +226,7 @@ fn image_id_error(given: &Option<Value>) -> ApiError {
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     caller.require(&["droplet:delete"])?;
     let id = int_id("droplet", &id)?;
-    state.blocking(move |state| Ok(state.catalog.delete_droplet(caller.team.id, id)?)).await?;
+    state.blocking(move |state| forget_droplet(state, caller.team.id, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -222,12 +238,21 @@ pub async fn delete_by_tag(State(state): State<AppState>, caller: Caller, query:
             let filter = DropletFilter { tag: Some(tag), name: None };
             let (droplets, _) = state.catalog.droplets(caller.team.id, &filter, Page::ALL)?;
             for droplet in droplets {
-                state.catalog.delete_droplet(caller.team.id, droplet.id)?;
+                forget_droplet(state, caller.team.id, droplet.id)?;
             }
             Ok(())
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a droplet; its backups stay for four weeks, as DigitalOcean keeps them.
+fn forget_droplet(state: &AppState, team: i64, id: i64) -> ApiResult<()> {
+    state.catalog.delete_droplet(team, id)?;
+    let now = state.clock.now();
+    let expires = now.saturating_add(drydock_jobs::DELETED_RESOURCE_RETENTION).unwrap_or(now);
+    state.catalog.expire_backups(team, ResourceType::Droplet, &id.to_string(), expires.as_second())?;
+    Ok(())
 }
 
 pub async fn snapshots(
@@ -275,10 +300,11 @@ async fn images_of(
         .into_response())
 }
 
-fn policy_record(droplet: &drydock_catalog::Droplet) -> Value {
+fn policy_record(droplet: &drydock_catalog::Droplet, now: jiff::Timestamp) -> Value {
     if droplet.backups_enabled {
+        let next = policy::next_window(true, droplet.backup_policy.as_ref(), now);
         json!({"droplet_id": droplet.id, "backup_enabled": true, "backup_policy": droplet.backup_policy,
-               "next_backup_window": null})
+               "next_backup_window": next})
     } else {
         json!({"droplet_id": droplet.id, "backup_enabled": false})
     }
@@ -292,7 +318,7 @@ pub async fn backup_policy(
     caller.require(&["droplet:read"])?;
     let id = int_id("droplet", &id)?;
     let droplet = state.blocking(move |state| Ok(state.catalog.droplet(caller.team.id, id)?)).await?;
-    Ok(Json(json!({"policy": policy_record(&droplet)})))
+    Ok(Json(json!({"policy": policy_record(&droplet, state.clock.now())})))
 }
 
 pub async fn backup_policies(State(state): State<AppState>, caller: Caller, listing: Listing) -> ApiResult<Response> {
@@ -302,7 +328,8 @@ pub async fn backup_policies(State(state): State<AppState>, caller: Caller, list
         .blocking(move |state| Ok(state.catalog.droplets(caller.team.id, &DropletFilter::default(), page)?))
         .await?;
     // A map keyed by droplet id, not a list, as DigitalOcean has it.
-    let policies: serde_json::Map<_, _> = droplets.iter().map(|d| (d.id.to_string(), policy_record(d))).collect();
+    let now = state.clock.now();
+    let policies: serde_json::Map<_, _> = droplets.iter().map(|d| (d.id.to_string(), policy_record(d, now))).collect();
     Ok(Json(listing.paging.envelope("policies", policies, total)).into_response())
 }
 

@@ -2,12 +2,18 @@
 
 mod account;
 mod actions;
+mod backup_runs;
 mod droplet_actions;
 mod droplets;
+mod gc;
 mod images;
+mod metrics;
+mod retention;
 mod snapshots;
 mod system;
 mod tokens;
+mod usage;
+mod volume_actions;
 mod volumes;
 
 use axum::Router;
@@ -44,7 +50,7 @@ pub fn v2() -> Router<AppState> {
         .route("/v2/volumes/snapshots/{snapshot_id}", get(volumes::get_snapshot).delete(volumes::delete_snapshot))
         .route("/v2/volumes/{volume_id}", get(volumes::get).delete(volumes::delete))
         .route("/v2/volumes/{volume_id}/snapshots", get(volumes::snapshots).post(volumes::create_snapshot))
-        .route("/v2/volumes/{volume_id}/actions", get(volumes::actions))
+        .route("/v2/volumes/{volume_id}/actions", get(volumes::actions).post(volume_actions::post))
         .route("/v2/volumes/{volume_id}/actions/{action_id}", get(volumes::action))
 }
 
@@ -54,6 +60,14 @@ pub fn extensions() -> Router<AppState> {
         .route("/drydock/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/drydock/v1/tokens/{token_id}", axum::routing::delete(tokens::revoke))
         .route("/drydock/v1/catalog/check", get(system::catalog_check))
+        .route("/drydock/v1/retention/simulate", post(retention::simulate))
+        .route("/drydock/v1/droplets/{droplet_id}/retention", get(retention::droplet_plan))
+        .route("/drydock/v1/volumes/{volume_id}/retention", get(retention::volume_plan))
+        .route("/drydock/v1/usage", get(usage::get))
+        .route("/drydock/v1/gc", get(gc::status).post(gc::start))
+        .route("/metrics", get(metrics::get))
+        .route("/drydock/v1/droplets/{droplet_id}/backup_runs", get(backup_runs::droplet))
+        .route("/drydock/v1/volumes/{volume_id}/backup_runs", get(backup_runs::volume))
 }
 
 /// Routes that need no token.

@@ -38,6 +38,9 @@ pub struct CreateVolume {
     disk: Option<DiskSpec>,
     #[allow(dead_code)]
     size_gigabytes: Option<Value>,
+    /// drydock: scheduled backups, as for droplets.
+    backups: Option<bool>,
+    backup_policy: Option<Value>,
 }
 
 fn validate_volume_name(name: &str) -> ApiResult<()> {
@@ -62,7 +65,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller, listing: Listin
     let (items, total) = state
         .blocking(move |state| {
             let (volumes, total) = state.catalog.volumes(caller.team.id, name.as_deref(), region.as_deref(), page)?;
-            Ok((volumes.iter().map(|v| views::volume(state.jobs.regions(), v)).collect::<Vec<_>>(), total))
+            let items = volumes.iter().map(|v| volume_view(state, v)).collect::<ApiResult<Vec<_>>>()?;
+            Ok((items, total))
         })
         .await?;
     Ok(Json(listing.paging.envelope("volumes", items, total)).into_response())
@@ -87,11 +91,20 @@ pub async fn create(
     if !["", "ext4", "xfs"].contains(&filesystem_type.as_str()) {
         return Err(ApiError::unprocessable("filesystem_type must be ext4 or xfs"));
     }
+    let backups = body.backups.unwrap_or(false);
+    let backup_policy = if backups || body.backup_policy.is_some() {
+        Some(crate::policy::normalize(body.backup_policy.as_ref())?)
+    } else {
+        None
+    };
     let path = disk.path.clone();
     let view = state
         .blocking(move |state| {
             let team = caller.team.id;
             let mut new = NewVolume {
+                backups_enabled: backups,
+                backup_policy,
+                backups_since: backups.then(|| state.clock.unix()),
                 name,
                 region: region.clone(),
                 description: body.description.clone().unwrap_or_default(),
@@ -129,7 +142,7 @@ pub async fn create(
                     state.catalog.insert_volume(team, &new)?
                 }
             };
-            Ok(views::volume(state.jobs.regions(), &volume))
+            volume_view(state, &volume)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "volume": view }))))
@@ -137,15 +150,13 @@ pub async fn create(
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     caller.require(&["block_storage:read"])?;
-    let view = state
-        .blocking(move |state| Ok(views::volume(state.jobs.regions(), &state.catalog.volume(caller.team.id, &id)?)))
-        .await?;
+    let view = state.blocking(move |state| volume_view(state, &state.catalog.volume(caller.team.id, &id)?)).await?;
     Ok(Json(json!({ "volume": view })))
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     caller.require(&["block_storage:delete"])?;
-    state.blocking(move |state| Ok(state.catalog.delete_volume(caller.team.id, &id)?)).await?;
+    state.blocking(move |state| forget_volume(state, caller.team.id, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,10 +171,43 @@ pub async fn delete_by_name(State(state): State<AppState>, caller: Caller, query
             let volume = volumes
                 .first()
                 .ok_or_else(|| ApiError::not_found(format!("volume {name} not found in region {region}")))?;
-            Ok(state.catalog.delete_volume(caller.team.id, &volume.id)?)
+            forget_volume(state, caller.team.id, &volume.id)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Snapshots taken on request carry `manual`: retention never prunes them.
+fn with_manual(mut tags: Vec<String>) -> Vec<String> {
+    if !tags.iter().any(|t| t == "manual") {
+        tags.push("manual".into());
+    }
+    tags
+}
+
+pub(crate) fn volume_view(state: &AppState, volume: &drydock_catalog::Volume) -> ApiResult<Value> {
+    let stats = if volume.backups_enabled || !volume.backup_ids.is_empty() {
+        state.catalog.backup_stats_of(ResourceType::Volume, &volume.id)?
+    } else {
+        None
+    };
+    let backups = crate::policy::state(
+        volume.backups_enabled,
+        volume.backup_policy.as_ref(),
+        volume.backups_since,
+        stats.as_ref(),
+        state.clock.now(),
+    );
+    Ok(views::volume(state.jobs.regions(), volume, backups))
+}
+
+/// Removes a volume; its backups stay for four weeks, as a deleted droplet's do.
+fn forget_volume(state: &AppState, team: i64, id: &str) -> ApiResult<()> {
+    state.catalog.delete_volume(team, id)?;
+    let now = state.clock.now();
+    let expires = now.saturating_add(drydock_jobs::DELETED_RESOURCE_RETENTION).unwrap_or(now);
+    state.catalog.expire_backups(team, ResourceType::Volume, id, expires.as_second())?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -195,7 +239,8 @@ pub async fn create_snapshot(
                 resource_type: ResourceType::Volume,
                 resource_id: volume.id.clone(),
                 size_bytes: volume.disk.size_bytes,
-                tags,
+                tags: with_manual(tags),
+                created_at: None,
             };
             let new = NewAction {
                 kind: "snapshot".into(),

@@ -2,11 +2,13 @@
 //! group. Commands are thin: build a request, call, print.
 
 mod action;
+mod backups;
 mod droplet;
 mod restore;
 mod settings;
 mod snapshot;
-mod table;
+pub(crate) mod table;
+mod usage;
 mod volume;
 
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::args::Cli;
-use crate::client_args::{ApiArgs, ClientCommand};
+use crate::client_args::{ApiArgs, ClientCommand, DropletVerbs, VolumeVerbs};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A volume snapshot request is answered when the snapshot is done, up to 60 s later.
@@ -33,11 +35,18 @@ const QUOTED_BODY_CHARS_MAX: usize = 200;
 
 pub fn run(cli: &Cli, command: &ClientCommand, cancel: &CancelToken) -> Result<ExitCode> {
     match command {
-        ClientCommand::Droplet(remote) => droplet::run(cli, &Client::connect(&remote.api)?, &remote.command),
+        ClientCommand::Droplet(remote) => match &remote.command {
+            DropletVerbs::Machine(command) => droplet::run(cli, &Client::connect(&remote.api)?, command),
+            DropletVerbs::Backups(command) => backups::droplet(cli, &Client::connect(&remote.api)?, command),
+        },
         ClientCommand::Snapshot(remote) => snapshot::run(cli, &Client::connect(&remote.api)?, &remote.command, cancel),
         ClientCommand::Action(remote) => action::run(cli, &Client::connect(&remote.api)?, &remote.command, cancel),
         ClientCommand::Restore(args) => restore::run(cli, &Client::connect(&args.api)?, args, cancel),
-        ClientCommand::Volume(remote) => volume::run(cli, &Client::connect(&remote.api)?, &remote.command),
+        ClientCommand::Volume(remote) => match &remote.command {
+            VolumeVerbs::Disk(command) => volume::run(cli, &Client::connect(&remote.api)?, command),
+            VolumeVerbs::Backups(command) => backups::volume(cli, &Client::connect(&remote.api)?, command),
+        },
+        ClientCommand::Usage(args) => usage::run(cli, &Client::connect(&args.api)?, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

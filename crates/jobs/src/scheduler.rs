@@ -1,0 +1,492 @@
+//! The scheduler: takes every backup its policy asks for, on time, once.
+//!
+//! Each tick reads every resource with backups on and asks the pure planner
+//! (`drydock_schedule::tick::step`) what to do next; this file only carries the answer out
+//! against the catalog and the worker pool. Every state change is a compare-and-set in the
+//! catalog, and a window is claimed by inserting its row under a unique key, so two daemons
+//! sharing a catalog can never take the same backup twice: the loser of the race simply sees
+//! the window taken. After a crash nothing special happens: recovery ends the interrupted
+//! action `errored`, and the next tick sees a failed attempt and retries inside the window.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drydock_catalog::{
+    ActionStatus, BackupRun, BackupTarget, ImageType, NewAction, NewImage, NewRun, RunStatus, StartError,
+};
+use drydock_schedule::tick::{self, RunState, Step, Target};
+use drydock_schedule::{Policy, Window, tags};
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+
+use crate::clock::{Clock, rfc3339};
+use crate::error::Result;
+use crate::events::{BackupEvent, BackupEventKind, EventSink};
+use crate::prune::Pruner;
+use crate::runner::Jobs;
+
+#[derive(Clone, Debug)]
+pub struct SchedulerSettings {
+    /// How often the scheduler looks at every policy, in real time. It also wakes when a
+    /// backup ends.
+    pub tick: Duration,
+    /// Scheduled backups running at once; the rest wait for the next tick (their windows stay
+    /// open). Manual actions are not counted.
+    pub max_concurrent_backups: usize,
+    /// Who claims runs: the host name and pid, shown in the catalog for operators.
+    pub node: String,
+    /// How often unreferenced data is garbage-collected, on the scheduler's clock.
+    pub gc_interval: SignedDuration,
+    /// How often every resource's retention is applied, besides after each backup.
+    pub prune_interval: SignedDuration,
+}
+
+/// A run that was claimed but whose action never started is considered interrupted after this
+/// long (the daemon that claimed it died between the two steps).
+const UNSTARTED_RUN_TIMEOUT: SignedDuration = SignedDuration::from_secs(120);
+/// Steps one resource may take in one tick (missed windows recorded, then a start).
+const STEPS_PER_TICK: usize = 64;
+
+pub struct Scheduler {
+    jobs: Arc<Jobs>,
+    clock: Clock,
+    events: Arc<dyn EventSink>,
+    settings: SchedulerSettings,
+    pruner: Pruner,
+    wake: Notify,
+}
+
+/// What one tick did, for tests and logs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub started: usize,
+    pub completed: usize,
+    pub failed_attempts: usize,
+    pub given_up: usize,
+    pub missed: usize,
+    pub deferred: usize,
+}
+
+impl Scheduler {
+    pub fn new(
+        jobs: Arc<Jobs>,
+        clock: Clock,
+        events: Arc<dyn EventSink>,
+        settings: SchedulerSettings,
+    ) -> Arc<Scheduler> {
+        let pruner = Pruner::new(jobs.clone(), clock.clone());
+        Arc::new(Scheduler { jobs, clock, events, settings, pruner, wake: Notify::new() })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn pruner(&self) -> &Pruner {
+        &self.pruner
+    }
+
+    /// Asks for a tick now rather than at the next interval.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs ticks, pruning and gc until the task is aborted. Must be called inside a tokio
+    /// runtime; the blocking work runs on blocking threads.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let scheduler = self.clone();
+        tokio::spawn(async move {
+            let mut last_prune = scheduler.clock.now();
+            let mut last_gc = scheduler.clock.now();
+            loop {
+                let worker = scheduler.clone();
+                match tokio::task::spawn_blocking(move || worker.tick()).await {
+                    Ok(Ok(report)) if report != TickReport::default() => tracing::info!(?report, "scheduler tick"),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("scheduler tick: {e}"),
+                    Err(e) => tracing::error!("scheduler tick panicked: {e}"),
+                }
+                let now = scheduler.clock.now();
+                if now.duration_since(last_prune) >= scheduler.settings.prune_interval {
+                    last_prune = now;
+                    let worker = scheduler.clone();
+                    match tokio::task::spawn_blocking(move || worker.pruner.prune_all()).await {
+                        Ok(Ok(pruned)) if pruned > 0 => tracing::info!(pruned, "expired backups pruned"),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::error!("pruning expired backups: {e}"),
+                        Err(e) => tracing::error!("pruning panicked: {e}"),
+                    }
+                }
+                if now.duration_since(last_gc) >= scheduler.settings.gc_interval {
+                    last_gc = now;
+                    // In the background: a long gc must not hold back the next tick's backups.
+                    scheduler.jobs.start_gc();
+                }
+                let sleep = tokio::time::sleep(scheduler.settings.tick);
+                tokio::select! {
+                    () = sleep => {}
+                    () = scheduler.wake.notified() => {}
+                    () = scheduler.jobs.action_ended() => {}
+                }
+            }
+        })
+    }
+
+    /// One pass over every resource with backups on.
+    pub fn tick(&self) -> Result<TickReport> {
+        let targets = self.jobs.catalog().backup_targets()?;
+        let mut report = TickReport::default();
+        let mut running = targets
+            .iter()
+            .filter(|t| t.last_run.as_ref().is_some_and(|r| r.status == RunStatus::Running && !ended(r)))
+            .count();
+        for target in &targets {
+            if let Err(e) = self.advance(target, &mut running, &mut report) {
+                tracing::warn!("scheduling backups of {} {}: {e}", target.resource_type, target.resource_id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Takes one resource as far as it can go now.
+    fn advance(&self, target: &BackupTarget, running: &mut usize, report: &mut TickReport) -> Result<()> {
+        let policy = match target
+            .policy
+            .as_ref()
+            .map(Policy::from_json)
+            .unwrap_or_else(|| Policy::from_json(&serde_json::json!({})))
+        {
+            Ok(policy) => policy,
+            Err(e) => {
+                tracing::warn!("{} {} has an unusable backup policy: {e}", target.resource_type, target.resource_id);
+                return Ok(());
+            }
+        };
+        let key = format!("{}:{}", target.resource_type, target.resource_id);
+        let now = self.clock.now();
+        let enabled_since = target.backups_since.and_then(|s| Timestamp::from_second(s).ok()).unwrap_or(now);
+        let mut last: Option<BackupRun> = target.last_run.clone();
+        for _ in 0..STEPS_PER_TICK {
+            let state = last.as_ref().map(|run| self.run_state(run, now));
+            let step = tick::step(&Target { key: &key, policy: &policy, enabled_since, last_run: state.as_ref() }, now);
+            match step {
+                Step::Wait { .. } | Step::Watch => return Ok(()),
+                Step::Start { window } => {
+                    if *running >= self.settings.max_concurrent_backups {
+                        report.deferred += 1;
+                        return Ok(());
+                    }
+                    let new = NewRun {
+                        team_id: target.team_id,
+                        resource_type: target.resource_type,
+                        resource_id: target.resource_id.clone(),
+                        window_start: window.start.as_second(),
+                        window_end: window.end.as_second(),
+                        claimed_by: self.settings.node.clone(),
+                        now: now.as_second(),
+                    };
+                    // Another daemon claimed this window first: it takes the backup.
+                    let Some(run) = self.jobs.catalog().claim_run(&new)? else { return Ok(()) };
+                    self.start_attempt(target, &policy, &run, window, now)?;
+                    *running += 1;
+                    report.started += 1;
+                    return Ok(());
+                }
+                Step::Retry { window } => {
+                    let run = last.as_ref().expect("a retry follows a run");
+                    if *running >= self.settings.max_concurrent_backups {
+                        report.deferred += 1;
+                        return Ok(());
+                    }
+                    if !self.jobs.catalog().retry_run(run.id, run.attempts, &self.settings.node, now.as_second())? {
+                        return Ok(());
+                    }
+                    let mut run = run.clone();
+                    run.attempts += 1;
+                    self.start_attempt(target, &policy, &run, window, now)?;
+                    *running += 1;
+                    report.started += 1;
+                    return Ok(());
+                }
+                Step::Completed { window } => {
+                    let run = last.take().expect("a completion follows a run");
+                    self.complete(target, &policy, &run, window, now)?;
+                    *running = running.saturating_sub(1);
+                    report.completed += 1;
+                    last = self
+                        .jobs
+                        .catalog()
+                        .backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?
+                        .pop();
+                }
+                Step::AttemptFailed { window, reason, retry_at } => {
+                    let run = last.take().expect("a failed attempt follows a run");
+                    let next = retry_at.map(|t| t.as_second());
+                    if self.jobs.catalog().run_attempt_failed(run.id, run.attempts, &reason, next, now.as_second())? {
+                        report.failed_attempts += 1;
+                        if retry_at.is_none() {
+                            report.given_up += 1;
+                            self.emit(BackupEventKind::Failed, target, window, now, &run, Some(reason));
+                        } else {
+                            tracing::warn!(
+                                "backup of {} {} failed (attempt {}), retrying: {reason}",
+                                target.resource_type,
+                                target.resource_id,
+                                run.attempts
+                            );
+                        }
+                    }
+                    *running = running.saturating_sub(1);
+                    last = self
+                        .jobs
+                        .catalog()
+                        .backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?
+                        .pop();
+                }
+                Step::GiveUp { window } => {
+                    let run = last.take().expect("giving up follows a run");
+                    if self.jobs.catalog().give_up_run(run.id, run.attempts, now.as_second())? {
+                        report.given_up += 1;
+                        let reason = run.error.clone().unwrap_or_else(|| "the backup window closed".into());
+                        self.emit(BackupEventKind::Failed, target, window, now, &run, Some(reason));
+                    }
+                    last = self
+                        .jobs
+                        .catalog()
+                        .backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?
+                        .pop();
+                }
+                Step::Missed { window } => {
+                    let recorded = self.jobs.catalog().record_missed(
+                        target.team_id,
+                        target.resource_type,
+                        &target.resource_id,
+                        &target.name,
+                        window.start.as_second(),
+                        window.end.as_second(),
+                        now.as_second(),
+                    )?;
+                    let runs = self.jobs.catalog().backup_runs(
+                        target.team_id,
+                        target.resource_type,
+                        &target.resource_id,
+                        1,
+                    )?;
+                    last = runs.into_iter().next();
+                    if recorded {
+                        report.missed += 1;
+                        let run = last.clone().expect("the missed run was just recorded");
+                        self.emit(
+                            BackupEventKind::Missed,
+                            target,
+                            window,
+                            now,
+                            &run,
+                            Some("the daemon was not running during the backup window".into()),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The planner's view of a run, with the outcome of its action.
+    fn run_state(&self, run: &BackupRun, now: Timestamp) -> RunState {
+        let window = window_of(run);
+        let outcome = match (run.status, run.action_status) {
+            (RunStatus::Running, Some(ActionStatus::Completed)) => Some(Ok(())),
+            (RunStatus::Running, Some(ActionStatus::Errored)) => {
+                Some(Err(run.action_error.clone().unwrap_or_else(|| "the backup action errored".into())))
+            }
+            (RunStatus::Running, None) => {
+                let claimed = run.claimed_at.and_then(|s| Timestamp::from_second(s).ok()).unwrap_or(now);
+                (now.duration_since(claimed) > UNSTARTED_RUN_TIMEOUT)
+                    .then(|| Err("interrupted: the daemon stopped before the backup started".to_string()))
+            }
+            _ => None,
+        };
+        RunState {
+            window,
+            status: schedule_status(run.status),
+            attempts: run.attempts,
+            next_attempt_at: run.next_attempt_at.and_then(|s| Timestamp::from_second(s).ok()),
+            outcome,
+        }
+    }
+
+    /// Records the backup action of one attempt and hands it to the workers.
+    fn start_attempt(
+        &self,
+        target: &BackupTarget,
+        policy: &Policy,
+        run: &BackupRun,
+        window: Window,
+        now: Timestamp,
+    ) -> Result<()> {
+        let catalog = self.jobs.catalog();
+        let previous = catalog
+            .backup_stats_of(target.resource_type, &target.resource_id)?
+            .and_then(|s| s.last_success_at)
+            .and_then(|s| Timestamp::from_second(s).ok());
+        let tags: Vec<String> = tags::tags_for(policy, now, previous).iter().map(|t| t.as_str().to_string()).collect();
+        let local = now.to_zoned(policy.tz.clone());
+        let image = NewImage {
+            name: format!("{} {}", target.name, local.strftime("%Y-%m-%d %H:%M %Z")),
+            kind: ImageType::Backup,
+            resource_type: target.resource_type,
+            resource_id: target.resource_id.clone(),
+            size_bytes: 0,
+            tags,
+            created_at: Some(rfc3339(now.as_second())),
+        };
+        let action = NewAction {
+            kind: "backup".into(),
+            resource_type: target.resource_type,
+            resource_id: target.resource_id.clone(),
+            region: target.region.clone(),
+            params: serde_json::json!({
+                "run_id": run.id,
+                "attempt": run.attempts,
+                "window_start": rfc3339(window.start.as_second()),
+                "window_end": rfc3339(window.end.as_second()),
+            }),
+        };
+        match catalog.start_action(target.team_id, &action, Some(&image)) {
+            Ok((action, image)) => {
+                catalog.run_action_started(run.id, action.id, image.map(|i| i.id))?;
+                self.jobs.spawn(action);
+                Ok(())
+            }
+            Err(StartError::Locked { action_id, kind, .. }) => {
+                // Busy with another action (a manual snapshot, a restore): try again shortly.
+                let reason = format!(
+                    "{} {} was busy with action {action_id} ({kind})",
+                    target.resource_type, target.resource_id
+                );
+                let retry = tick::retry_at(run.attempts, now, window);
+                catalog.run_attempt_failed(
+                    run.id,
+                    run.attempts,
+                    &reason,
+                    retry.map(|t| t.as_second()),
+                    now.as_second(),
+                )?;
+                Ok(())
+            }
+            Err(StartError::Catalog(e)) => Err(e.into()),
+        }
+    }
+
+    /// Finishes a run whose backup completed: records it, applies retention, tells the world.
+    fn complete(
+        &self,
+        target: &BackupTarget,
+        policy: &Policy,
+        run: &BackupRun,
+        window: Window,
+        now: Timestamp,
+    ) -> Result<()> {
+        let catalog = self.jobs.catalog();
+        let image = match run.image_id {
+            Some(id) => Some(catalog.image(target.team_id, id)?),
+            None => None,
+        };
+        let action = match run.action_id {
+            Some(id) => Some(catalog.action(target.team_id, id)?),
+            None => None,
+        };
+        let taken_at = image.as_ref().and_then(|i| i.created_at.parse::<Timestamp>().ok()).unwrap_or(now);
+        let duration = action
+            .as_ref()
+            .and_then(|a| {
+                Some((a.started_at.parse::<Timestamp>().ok()?, a.completed_at.as_ref()?.parse::<Timestamp>().ok()?))
+            })
+            .map(|(start, end)| end.duration_since(start).as_secs_f64())
+            .unwrap_or(0.0);
+        let (size, stored) = image.as_ref().map(|i| (i.size_bytes, i.stored_bytes)).unwrap_or((0, 0));
+        if !catalog.run_succeeded(
+            run.id,
+            run.attempts,
+            taken_at.as_second(),
+            now.as_second(),
+            duration,
+            size,
+            stored,
+        )? {
+            return Ok(());
+        }
+        let mut done = run.clone();
+        done.status = RunStatus::Succeeded;
+        let mut event = self.event(BackupEventKind::Succeeded, target, window, now, &done, None);
+        event.size_bytes = Some(size);
+        event.duration_secs = Some(duration);
+        event.tags = image.as_ref().map(|i| i.tags.clone()).unwrap_or_default();
+        self.events.send(event);
+        if let Err(e) =
+            self.pruner.prune_resource(target.team_id, target.resource_type, &target.resource_id, Some(policy))
+        {
+            tracing::warn!("applying retention to {} {}: {e}", target.resource_type, target.resource_id);
+        }
+        Ok(())
+    }
+
+    fn emit(
+        &self,
+        kind: BackupEventKind,
+        target: &BackupTarget,
+        window: Window,
+        now: Timestamp,
+        run: &BackupRun,
+        error: Option<String>,
+    ) {
+        self.events.send(self.event(kind, target, window, now, run, error));
+    }
+
+    fn event(
+        &self,
+        kind: BackupEventKind,
+        target: &BackupTarget,
+        window: Window,
+        now: Timestamp,
+        run: &BackupRun,
+        error: Option<String>,
+    ) -> BackupEvent {
+        BackupEvent {
+            kind,
+            team_id: target.team_id,
+            resource_type: target.resource_type,
+            resource_id: target.resource_id.clone(),
+            resource_name: target.name.clone(),
+            window_start: rfc3339(window.start.as_second()),
+            window_end: rfc3339(window.end.as_second()),
+            at: rfc3339(now.as_second()),
+            attempts: run.attempts,
+            action_id: run.action_id,
+            image_id: run.image_id,
+            size_bytes: None,
+            duration_secs: None,
+            tags: Vec::new(),
+            error,
+        }
+    }
+}
+
+fn ended(run: &BackupRun) -> bool {
+    matches!(run.action_status, Some(ActionStatus::Completed | ActionStatus::Errored))
+}
+
+fn window_of(run: &BackupRun) -> Window {
+    let at = |s: i64| Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH);
+    Window { start: at(run.window_start), end: at(run.window_end) }
+}
+
+fn schedule_status(status: RunStatus) -> tick::RunStatus {
+    match status {
+        RunStatus::Running => tick::RunStatus::Running,
+        RunStatus::Retrying => tick::RunStatus::Retrying,
+        RunStatus::Succeeded => tick::RunStatus::Succeeded,
+        RunStatus::Failed => tick::RunStatus::Failed,
+        RunStatus::Missed => tick::RunStatus::Missed,
+    }
+}
