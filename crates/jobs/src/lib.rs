@@ -28,7 +28,7 @@ pub use error::{Error, Result};
 pub use events::{BackupEvent, BackupEventKind, EventSink, NoEvents};
 pub use gc::GcStatus;
 pub use power::{current_status, parse_power, require_switchable};
-pub use prune::{DELETED_RESOURCE_RETENTION, Pruner};
+pub use prune::{DELETED_RESOURCE_RETENTION, Pruner, retention_refs};
 pub use regions::{RegionSpec, Regions};
 pub use runner::{JobSettings, Jobs, Recovery};
 pub use scheduler::{Scheduler, SchedulerSettings, TickReport};

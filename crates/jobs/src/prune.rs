@@ -36,7 +36,7 @@ impl Pruner {
         let mut pruned = 0;
         for subject in self.jobs.catalog().retention_subjects()? {
             let result = if subject.exists {
-                let policy = policy_or_default(subject.policy.as_ref());
+                let policy = Policy::from_json(subject.policy.as_ref().unwrap_or(&serde_json::Value::Null)).ok();
                 self.prune_resource(subject.team_id, subject.resource_type, &subject.resource_id, policy.as_ref())
             } else {
                 self.prune_deleted(subject.team_id, subject.resource_type, &subject.resource_id)
@@ -59,7 +59,7 @@ impl Pruner {
     ) -> Result<usize> {
         let Some(policy) = policy else { return Ok(0) };
         let backups = self.jobs.catalog().backup_images(team, resource_type, resource_id)?;
-        let decisions = retention::plan(&policy.retention, &refs(&backups), self.clock.now());
+        let decisions = retention::plan(&policy.retention, &retention_refs(&backups), self.clock.now());
         Ok(self.remove_expired(team, &backups, &decisions))
     }
 
@@ -103,14 +103,9 @@ impl Pruner {
     }
 }
 
-fn policy_or_default(policy: Option<&serde_json::Value>) -> Option<Policy> {
-    let policy = policy.cloned().unwrap_or_else(|| serde_json::json!({}));
-    Policy::from_json(&policy).ok()
-}
-
 /// Backups as retention sees them. Tags that are not retention tags are ignored; a backup
 /// whose time cannot be read is left out, and so never expires.
-fn refs(backups: &[Image]) -> Vec<BackupRef> {
+pub fn retention_refs(backups: &[Image]) -> Vec<BackupRef> {
     backups
         .iter()
         .filter_map(|image| {

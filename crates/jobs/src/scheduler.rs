@@ -17,6 +17,7 @@ use drydock_catalog::{
 use drydock_schedule::tick::{self, RunState, Step, Target};
 use drydock_schedule::{Policy, Window, tags};
 use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::clock::{Clock, rfc3339};
@@ -138,7 +139,7 @@ impl Scheduler {
         let mut report = TickReport::default();
         let mut running = targets
             .iter()
-            .filter(|t| t.last_run.as_ref().is_some_and(|r| r.status == RunStatus::Running && !ended(r)))
+            .filter(|t| t.last_run.as_ref().is_some_and(|r| r.action_status == Some(ActionStatus::InProgress)))
             .count();
         for target in &targets {
             if let Err(e) = self.advance(target, &mut running, &mut report) {
@@ -148,14 +149,10 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// Takes one resource as far as it can go now.
+    /// Takes one resource as far as it can go now: records what ended or was missed, then
+    /// starts (or retries) at most one backup.
     fn advance(&self, target: &BackupTarget, running: &mut usize, report: &mut TickReport) -> Result<()> {
-        let policy = match target
-            .policy
-            .as_ref()
-            .map(Policy::from_json)
-            .unwrap_or_else(|| Policy::from_json(&serde_json::json!({})))
-        {
+        let policy = match Policy::from_json(target.policy.as_ref().unwrap_or(&Value::Null)) {
             Ok(policy) => policy,
             Err(e) => {
                 tracing::warn!("{} {} has an unusable backup policy: {e}", target.resource_type, target.resource_id);
@@ -169,13 +166,14 @@ impl Scheduler {
         for _ in 0..STEPS_PER_TICK {
             let state = last.as_ref().map(|run| self.run_state(run, now));
             let step = tick::step(&Target { key: &key, policy: &policy, enabled_since, last_run: state.as_ref() }, now);
+            let run = last.as_ref();
             match step {
                 Step::Wait { .. } | Step::Watch => return Ok(()),
+                Step::Start { .. } | Step::Retry { .. } if *running >= self.settings.max_concurrent_backups => {
+                    report.deferred += 1;
+                    return Ok(());
+                }
                 Step::Start { window } => {
-                    if *running >= self.settings.max_concurrent_backups {
-                        report.deferred += 1;
-                        return Ok(());
-                    }
                     let new = NewRun {
                         team_id: target.team_id,
                         resource_type: target.resource_type,
@@ -185,76 +183,56 @@ impl Scheduler {
                         claimed_by: self.settings.node.clone(),
                         now: now.as_second(),
                     };
-                    // Another daemon claimed this window first: it takes the backup.
-                    let Some(run) = self.jobs.catalog().claim_run(&new)? else { return Ok(()) };
-                    self.start_attempt(target, &policy, &run, window, now)?;
-                    *running += 1;
-                    report.started += 1;
+                    // None: another daemon claimed this window first, and takes the backup.
+                    if let Some(run) = self.jobs.catalog().claim_run(&new)? {
+                        self.start_attempt(target, &policy, &run, window, now)?;
+                        *running += 1;
+                        report.started += 1;
+                    }
                     return Ok(());
                 }
                 Step::Retry { window } => {
-                    let run = last.as_ref().expect("a retry follows a run");
-                    if *running >= self.settings.max_concurrent_backups {
-                        report.deferred += 1;
-                        return Ok(());
+                    let mut run = run.expect("a retry follows a run").clone();
+                    // False: another daemon is retrying it.
+                    if self.jobs.catalog().retry_run(run.id, run.attempts, &self.settings.node, now.as_second())? {
+                        run.attempts += 1;
+                        self.start_attempt(target, &policy, &run, window, now)?;
+                        *running += 1;
+                        report.started += 1;
                     }
-                    if !self.jobs.catalog().retry_run(run.id, run.attempts, &self.settings.node, now.as_second())? {
-                        return Ok(());
-                    }
-                    let mut run = run.clone();
-                    run.attempts += 1;
-                    self.start_attempt(target, &policy, &run, window, now)?;
-                    *running += 1;
-                    report.started += 1;
                     return Ok(());
                 }
                 Step::Completed { window } => {
-                    let run = last.take().expect("a completion follows a run");
-                    self.complete(target, &policy, &run, window, now)?;
-                    *running = running.saturating_sub(1);
-                    report.completed += 1;
-                    last = self
-                        .jobs
-                        .catalog()
-                        .backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?
-                        .pop();
+                    let run = run.expect("a completion follows a run");
+                    if self.complete(target, &policy, run, window, now)? {
+                        report.completed += 1;
+                    }
                 }
                 Step::AttemptFailed { window, reason, retry_at } => {
-                    let run = last.take().expect("a failed attempt follows a run");
+                    let run = run.expect("a failed attempt follows a run");
                     let next = retry_at.map(|t| t.as_second());
                     if self.jobs.catalog().run_attempt_failed(run.id, run.attempts, &reason, next, now.as_second())? {
                         report.failed_attempts += 1;
+                        tracing::warn!(
+                            "backup of {} {} failed (attempt {}){}: {reason}",
+                            target.resource_type,
+                            target.resource_id,
+                            run.attempts,
+                            if retry_at.is_some() { ", retrying" } else { ", giving up" }
+                        );
                         if retry_at.is_none() {
                             report.given_up += 1;
-                            self.emit(BackupEventKind::Failed, target, window, now, &run, Some(reason));
-                        } else {
-                            tracing::warn!(
-                                "backup of {} {} failed (attempt {}), retrying: {reason}",
-                                target.resource_type,
-                                target.resource_id,
-                                run.attempts
-                            );
+                            self.emit(BackupEventKind::Failed, target, window, now, run, Some(reason));
                         }
                     }
-                    *running = running.saturating_sub(1);
-                    last = self
-                        .jobs
-                        .catalog()
-                        .backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?
-                        .pop();
                 }
                 Step::GiveUp { window } => {
-                    let run = last.take().expect("giving up follows a run");
+                    let run = run.expect("giving up follows a run");
                     if self.jobs.catalog().give_up_run(run.id, run.attempts, now.as_second())? {
                         report.given_up += 1;
                         let reason = run.error.clone().unwrap_or_else(|| "the backup window closed".into());
-                        self.emit(BackupEventKind::Failed, target, window, now, &run, Some(reason));
+                        self.emit(BackupEventKind::Failed, target, window, now, run, Some(reason));
                     }
-                    last = self
-                        .jobs
-                        .catalog()
-                        .backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?
-                        .pop();
                 }
                 Step::Missed { window } => {
                     let recorded = self.jobs.catalog().record_missed(
@@ -266,29 +244,23 @@ impl Scheduler {
                         window.end.as_second(),
                         now.as_second(),
                     )?;
-                    let runs = self.jobs.catalog().backup_runs(
-                        target.team_id,
-                        target.resource_type,
-                        &target.resource_id,
-                        1,
-                    )?;
-                    last = runs.into_iter().next();
                     if recorded {
                         report.missed += 1;
-                        let run = last.clone().expect("the missed run was just recorded");
-                        self.emit(
-                            BackupEventKind::Missed,
-                            target,
-                            window,
-                            now,
-                            &run,
-                            Some("the daemon was not running during the backup window".into()),
-                        );
+                        let missed = self.latest_run(target)?.expect("the missed run was just recorded");
+                        let reason = "no backup was started during the window: the daemon was not running".to_string();
+                        self.emit(BackupEventKind::Missed, target, window, now, &missed, Some(reason));
                     }
                 }
             }
+            // The step changed the run (or another daemon did): read where it stands.
+            last = self.latest_run(target)?;
         }
         Ok(())
+    }
+
+    fn latest_run(&self, target: &BackupTarget) -> Result<Option<BackupRun>> {
+        let runs = self.jobs.catalog().backup_runs(target.team_id, target.resource_type, &target.resource_id, 1)?;
+        Ok(runs.into_iter().next())
     }
 
     /// The planner's view of a run, with the outcome of its action.
@@ -379,6 +351,7 @@ impl Scheduler {
     }
 
     /// Finishes a run whose backup completed: records it, applies retention, tells the world.
+    /// False if another daemon recorded it first.
     fn complete(
         &self,
         target: &BackupTarget,
@@ -386,7 +359,7 @@ impl Scheduler {
         run: &BackupRun,
         window: Window,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let catalog = self.jobs.catalog();
         let image = match run.image_id {
             Some(id) => Some(catalog.image(target.team_id, id)?),
@@ -414,7 +387,7 @@ impl Scheduler {
             size,
             stored,
         )? {
-            return Ok(());
+            return Ok(false);
         }
         let mut done = run.clone();
         done.status = RunStatus::Succeeded;
@@ -428,7 +401,7 @@ impl Scheduler {
         {
             tracing::warn!("applying retention to {} {}: {e}", target.resource_type, target.resource_id);
         }
-        Ok(())
+        Ok(true)
     }
 
     fn emit(
@@ -470,10 +443,6 @@ impl Scheduler {
             error,
         }
     }
-}
-
-fn ended(run: &BackupRun) -> bool {
-    matches!(run.action_status, Some(ActionStatus::Completed | ActionStatus::Errored))
 }
 
 fn window_of(run: &BackupRun) -> Window {

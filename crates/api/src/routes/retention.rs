@@ -5,8 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use drydock_catalog::ResourceType;
-use drydock_schedule::retention::{self, BackupRef};
-use drydock_schedule::{Tag, cost, simulate};
+use drydock_schedule::{Policy, cost, retention, simulate};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -118,18 +117,9 @@ fn current_plan(
     resource_id: &str,
     stored: Option<&Value>,
 ) -> ApiResult<Value> {
-    let policy = policy::stored(stored).or_else(|| policy::parse_request(None).ok());
+    let policy = Policy::from_json(stored.unwrap_or(&Value::Null)).ok();
     let backups = state.catalog.backup_images(team, resource_type, resource_id)?;
-    let refs: Vec<BackupRef> = backups
-        .iter()
-        .filter_map(|image| {
-            Some(BackupRef {
-                id: image.id,
-                taken_at: image.created_at.parse().ok()?,
-                tags: image.tags.iter().filter_map(|t| Tag::parse(t)).collect(),
-            })
-        })
-        .collect();
+    let refs = drydock_jobs::retention_refs(&backups);
     let decisions = match &policy {
         Some(policy) => retention::plan(&policy.retention, &refs, state.clock.now()),
         None => Vec::new(),
