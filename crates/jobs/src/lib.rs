@@ -5,6 +5,7 @@
 //! engine, reports progress to the catalog and ends it `completed` or `errored`. After a crash,
 //! [`Jobs::recover`] ends or resumes whatever was left `in-progress`.
 
+mod backup_attempt;
 mod clock;
 mod consistency;
 mod disks;
