@@ -1,6 +1,6 @@
 """Helpers for test_schedule.py: the daemon's fast clock as Python sees it, a webhook receiver,
-a disk that keeps changing, polling with the daemon's log in the message, and the tagging and
-retention rules of docs/backups.md worked out independently of the Rust code."""
+disks whose content changes, polling with the daemon's log in the message, and the tagging and
+retention rules of docs/backups.md worked out again, independently of the Rust code."""
 
 import hashlib
 import hmac
@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-LOG_TAIL_CHARS = 6000
+from conftest import Daemon
+
+LOG_TAIL_CHARS = 8000
+HASH_BLOCK = 1 << 20
 
 
 class FastClock:
@@ -25,20 +28,51 @@ class FastClock:
 
     @classmethod
     def reaching(cls, speed: float, target: datetime) -> "FastClock":
-        """A clock that shows `target` now: its epoch is in the past, as far as needed."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        return cls(speed, now - (target - now) / (speed - 1))
+        """A clock that shows `target` now (to a second or so): its epoch is in the past."""
+        now = datetime.now(UTC)
+        epoch = now - (target - now) / (speed - 1)
+        return cls(speed, epoch.replace(microsecond=0))
 
     def now(self) -> datetime:
         return self.epoch + (datetime.now(UTC) - self.epoch) * self.speed
 
-    def real_secs(self, scheduler: timedelta) -> float:
-        """Real seconds for a span of scheduler time."""
-        return scheduler.total_seconds() / self.speed
+    def epoch_text(self) -> str:
+        return self.epoch.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+class RestartableDaemon(Daemon):
+    """A Daemon whose log survives restarts (`Daemon.start` truncates it): the earlier runs'
+    output is kept in memory and shown before the current one."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.earlier_logs = ""
+        self.starts = 0
+
+    def start(self):
+        if self.log.exists():
+            self.earlier_logs += self.log.read_text(errors="replace") + f"\n--- restart {self.starts} ---\n"
+        self.starts += 1
+        super().start()
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def full_log(self) -> str:
+        current = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return self.earlier_logs + current
+
+    def log_text(self) -> str:
+        return self.full_log()[-20000:]
 
 
 def log_tail(daemon) -> str:
@@ -49,7 +83,6 @@ def wait_for(what: str, check, daemon, timeout: float, interval: float = 0.1):
     """Calls `check()` until it returns something truthy and returns that; fails after `timeout`
     real seconds naming `what`, the last value seen and the daemon's log."""
     deadline = time.monotonic() + timeout
-    last = None
     while True:
         last = check()
         if last:
@@ -60,8 +93,8 @@ def wait_for(what: str, check, daemon, timeout: float, interval: float = 0.1):
 
 
 class WebhookReceiver:
-    """An HTTP server on 127.0.0.1 recording every request. It answers 500 to the very first one,
-    to see the daemon retry, and 200 to all others."""
+    """An HTTP server on 127.0.0.1 recording every request (method, path, headers, body). It
+    answers 500 to the very first one, to see the daemon retry it, and 200 to all others."""
 
     def __init__(self):
         self.requests = []
@@ -70,11 +103,21 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if len(body) != length:
+                    return  # the sender died mid-request (SIGKILL): nothing was delivered
                 with receiver.lock:
                     first = not receiver.requests
                     receiver.requests.append(
-                        {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                        {
+                            "method": self.command,
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                            "received_at": time.time(),
+                            "answered": 500 if first else 200,
+                        }
                     )
                 self.send_response(500 if first else 200)
                 self.send_header("Content-Length", "0")
@@ -92,54 +135,69 @@ class WebhookReceiver:
         with self.lock:
             return list(self.requests)
 
-    def events(self) -> list[dict]:
-        """The decoded bodies of the deliveries answered 200 (every request but the first)."""
-        return [json.loads(r["body"]) for r in self.received()[1:]]
+    def deliveries(self) -> dict[str, dict]:
+        """The decoded envelopes of the deliveries answered 200, by delivery id."""
+        return {r["headers"]["x-drydock-delivery"]: json.loads(r["body"]) for r in self.received() if r["answered"] == 200}
+
+    def events(self, event: str, resource_id=None) -> list[dict]:
+        """The `data` of the delivered events named `event` (of one resource if given)."""
+        return [
+            e["data"]
+            for e in self.deliveries().values()
+            if e["event"] == event and (resource_id is None or e["data"]["resource_id"] == str(resource_id))
+        ]
 
     def close(self):
         self.server.shutdown()
         self.server.server_close()
 
 
-def signature_ok(secret: str, request: dict) -> bool:
-    headers = {k.lower(): v for k, v in request["headers"].items()}
-    signed = headers["x-drydock-timestamp"].encode() + b"." + request["body"]
-    expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, headers.get("x-drydock-signature", ""))
+def expected_signature(secret: str, request: dict) -> str:
+    signed = request["headers"]["x-drydock-timestamp"].encode() + b"." + request["body"]
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-class ChangingDisk:
-    """A raw disk image replaced atomically (a temporary file renamed over it) every `period`
-    seconds by a new version: zeros with `chunks` runs of fresh random bytes. Remembers the
-    SHA-256 of every version, in order; the first is written before the thread starts."""
+class VersionedDisk:
+    """A raw disk image whose whole content is replaced atomically (a temporary file renamed over
+    it) by a new version: zeros with `chunks` evenly spread runs of `chunk_bytes` fresh random
+    bytes. Remembers the SHA-256 of every version, in order; version 0 is written at once.
+    `start()` writes a new version every `period` seconds in a thread until `stop()`."""
 
-    def __init__(self, path: Path, size_bytes: int, period: float, chunks: int = 4, chunk_bytes: int = 256 << 10):
+    def __init__(self, path: Path, size_bytes: int, chunks: int, chunk_bytes: int, period: float | None = None):
+        assert size_bytes // chunks >= chunk_bytes
         self.path = path
         self.size_bytes = size_bytes
-        self.period = period
         self.chunks = chunks
         self.chunk_bytes = chunk_bytes
+        self.period = period
         self.versions: list[str] = []
         self.error = None
         self.stopping = threading.Event()
+        self.thread = None
         self.write_version()
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
-    def write_version(self):
-        content = bytearray(self.size_bytes)
+    def write_version(self) -> int:
+        """Writes a new version; returns its index."""
         step = self.size_bytes // self.chunks
-        for i in range(self.chunks):
-            content[i * step : i * step + self.chunk_bytes] = os.urandom(self.chunk_bytes)
+        digest = hashlib.sha256()
+        zeros = bytes(HASH_BLOCK)
         temporary = self.path.with_name(self.path.name + ".tmp")
         with temporary.open("wb") as f:
             # Sparse like a real image: only the random runs are written.
             f.truncate(self.size_bytes)
             for i in range(self.chunks):
+                data = os.urandom(self.chunk_bytes)
                 f.seek(i * step)
-                f.write(content[i * step : i * step + self.chunk_bytes])
+                f.write(data)
+                digest.update(data)
+                gap = step - self.chunk_bytes if i < self.chunks - 1 else self.size_bytes - i * step - self.chunk_bytes
+                while gap > 0:
+                    digest.update(zeros[: min(gap, HASH_BLOCK)])
+                    gap -= HASH_BLOCK
         # Recorded before the rename: a backup may read the version as soon as it is in place.
-        self.versions.append(hashlib.sha256(content).hexdigest())
+        self.versions.append(digest.hexdigest())
         os.replace(temporary, self.path)
+        return len(self.versions) - 1
 
     def run(self):
         try:
@@ -149,25 +207,27 @@ class ChangingDisk:
             self.error = e
 
     def start(self):
+        self.thread = threading.Thread(target=self.run, name=f"writer-{self.path.name}", daemon=True)
         self.thread.start()
 
     def stop(self):
         self.stopping.set()
-        self.thread.join(timeout=10)
-        assert self.error is None, f"the disk writer failed: {self.error!r}"
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        assert self.error is None, f"the disk writer of {self.path} failed: {self.error!r}"
 
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
-        while block := f.read(1 << 20):
+        while block := f.read(HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
 
 
 def tags_for(taken_at: datetime, previous: datetime | None, sub_daily: bool) -> set[str]:
-    """The tags docs/backups.md gives a scheduled backup, in UTC: `previous` is when the
-    resource's previous successful scheduled backup was taken."""
+    """The tags docs/backups.md gives a scheduled backup (policy time zone UTC): `previous` is
+    when the resource's previous successful scheduled backup was taken."""
     tags = {"hourly"} if sub_daily else set()
     if previous is None or previous.date() != taken_at.date():
         tags.add("daily")
@@ -180,20 +240,33 @@ def tags_for(taken_at: datetime, previous: datetime | None, sub_daily: bool) -> 
     return tags
 
 
-def expected_kept(backups: list[tuple[int, datetime, set[str]]], keep: dict[str, int]) -> set[int]:
-    """The ids GFS retention keeps of (id, taken_at, tags) when no retention period is set: those
-    among the newest keep[T] carrying T, for any of their tags T."""
+def tagged_successes(runs: list[dict], sub_daily: bool = True) -> list[dict]:
+    """The succeeded runs, oldest first, each with `taken` (datetime) and the `tags` its backup
+    must carry."""
+    succeeded = sorted((r for r in runs if r["status"] == "succeeded"), key=lambda r: parse_time(r["taken_at"]))
+    previous = None
+    out = []
+    for run in succeeded:
+        taken = parse_time(run["taken_at"])
+        out.append({**run, "taken": taken, "tags": tags_for(taken, previous, sub_daily)})
+        previous = taken
+    return out
+
+
+def expected_kept(successes: list[dict], keep: dict[str, int]) -> set[int]:
+    """The image ids GFS retention keeps of `tagged_successes` when no retention period is set:
+    a backup is kept if, for one of its tags T, it is among the newest keep[T] carrying T."""
     kept = set()
-    newest_first = sorted(backups, key=lambda b: (b[1], b[0]), reverse=True)
+    newest_first = sorted(successes, key=lambda s: (s["taken"], s["image_id"]), reverse=True)
     for tag, count in keep.items():
-        kept |= {b[0] for b in [b for b in newest_first if tag in b[2]][:count]}
+        kept |= {s["image_id"] for s in [s for s in newest_first if tag in s["tags"]][:count]}
     return kept
 
 
-def hours(start: datetime, end: datetime) -> list[datetime]:
-    """Every whole hour from `start` up to `end`, both included."""
+def hour_starts(first: datetime, last: datetime) -> list[datetime]:
+    """Every whole hour from `first` to `last`, both included."""
     out = []
-    while start <= end:
-        out.append(start)
-        start += timedelta(hours=1)
+    while first <= last:
+        out.append(first)
+        first += timedelta(hours=1)
     return out
