@@ -88,7 +88,9 @@ def wait_for(what: str, check, daemon, timeout: float, interval: float = 0.1):
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last seen: {last!r}{log_tail(daemon)}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}; last seen: {last!r}{log_tail(daemon)}"
+            )
         time.sleep(interval)
 
 
@@ -135,9 +137,11 @@ class WebhookReceiver:
         with self.lock:
             return list(self.requests)
 
-    def deliveries(self) -> dict[str, dict]:
-        """The decoded envelopes of the deliveries answered 200, by delivery id."""
-        return {r["headers"]["x-drydock-delivery"]: json.loads(r["body"]) for r in self.received() if r["answered"] == 200}
+    def deliveries(self, received: list[dict] | None = None) -> dict[str, dict]:
+        """The decoded envelopes of the deliveries answered 200 (of `received` if given), by
+        delivery id."""
+        received = self.received() if received is None else received
+        return {r["headers"]["x-drydock-delivery"]: json.loads(r["body"]) for r in received if r["answered"] == 200}
 
     def events(self, event: str, resource_id=None) -> list[dict]:
         """The `data` of the delivered events named `event` (of one resource if given)."""
@@ -261,6 +265,20 @@ def expected_kept(successes: list[dict], keep: dict[str, int]) -> set[int]:
     for tag, count in keep.items():
         kept |= {s["image_id"] for s in [s for s in newest_first if tag in s["tags"]][:count]}
     return kept
+
+
+def fnv1a64(data: bytes) -> int:
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def due_at(start: datetime, end: datetime, key: str) -> datetime:
+    """When a resource's backup is due in a window (docs/backups.md, the spread): the window's
+    start plus FNV-1a-64 of the resource's key ("droplet:12") modulo half the window, in seconds."""
+    half = int((end - start).total_seconds()) // 2
+    return start + timedelta(seconds=fnv1a64(key.encode()) % half) if half > 0 else start
 
 
 def hour_starts(first: datetime, last: datetime) -> list[datetime]:

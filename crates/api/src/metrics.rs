@@ -38,7 +38,7 @@ pub struct ResourceMetrics {
     /// The logical size of the last successful backup.
     pub last_size_bytes: Option<u64>,
     pub successes: u64,
-    /// Scheduled runs that ended failed, every attempt used.
+    /// Failed attempts (a window retried three times counts three).
     pub failures: u64,
     /// Windows that closed without a backup.
     pub missed: u64,
@@ -112,7 +112,7 @@ const RESOURCE_FAMILIES: [ResourceFamily; 8] = [
     ResourceFamily {
         name: "drydock_backup_failures_total",
         kind: Kind::Counter,
-        help: "Scheduled backups of the resource that failed after every attempt.",
+        help: "Failed attempts at scheduled backups of the resource (a retried window counts each attempt).",
         value: |r| Some(Value::Count(r.failures)),
     },
     ResourceFamily {

@@ -116,7 +116,8 @@ impl Catalog {
     }
 
     /// Ends a running attempt that failed: the run waits to retry at `next_attempt_at`, or, if
-    /// `None`, fails for good. False if the run is no longer running that attempt.
+    /// `None`, fails for good; the attempt's pending image, discarded by its action, is forgotten.
+    /// False if the run is no longer running that attempt.
     pub fn run_attempt_failed(
         &self,
         run_id: RunId,
@@ -131,7 +132,7 @@ impl Catalog {
                 run_id,
                 (RunStatus::Running, expected_attempts),
                 "status = CASE WHEN ?4 IS NULL THEN 'failed' ELSE 'retrying' END, next_attempt_at = ?4,
-                    failed_attempts = failed_attempts + 1, error = ?5,
+                    failed_attempts = failed_attempts + 1, error = ?5, image_id = NULL,
                     finished_at = CASE WHEN ?4 IS NULL THEN ?6 END",
                 &[&next_attempt_at, &error, &now],
             )?;

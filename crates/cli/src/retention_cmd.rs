@@ -21,8 +21,6 @@ use crate::policy_args;
 /// Where in each window a simulated backup is taken follows from this key, as a resource's id
 /// does in the daemon. The API's simulator uses the same key, so both give the same times.
 const SIMULATION_KEY: &str = "simulation";
-/// Ten years of windows shows any policy's steady state; the API's limit too.
-const DAYS_MAX: u32 = 3660;
 /// A pebibyte: beyond it the estimate's bytes would no longer be exact.
 const DATA_GIB_MAX: f64 = (1u64 << 20) as f64;
 const GIB: f64 = (1u64 << 30) as f64;
@@ -41,8 +39,8 @@ fn simulate(cli: &Cli, args: &SimulateArgs) -> Result<()> {
         Some(text) => parse_start(text)?,
         None => Timestamp::now(),
     };
-    if !(1..=DAYS_MAX).contains(&args.days) {
-        bail!("--days must be 1 to {DAYS_MAX}, not {}", args.days);
+    if !(1..=simulate::DAYS_MAX).contains(&args.days) {
+        bail!("--days must be 1 to {}, not {}", simulate::DAYS_MAX, args.days);
     }
     if !(0.0..=DATA_GIB_MAX).contains(&args.data_gib) {
         bail!("--data-gib must be 0 to {DATA_GIB_MAX}, not {}", args.data_gib);
@@ -54,7 +52,7 @@ fn simulate(cli: &Cli, args: &SimulateArgs) -> Result<()> {
     let change = args.change_percent / 100.0;
     let prices = Prices::default();
 
-    let simulation = simulate::simulate(&policy, SIMULATION_KEY, start, args.days);
+    let simulation = simulate::simulate(&policy, SIMULATION_KEY, start, args.days)?;
     let estimate = cost::estimate(&policy, &simulation, data_bytes, change, &prices);
     let estimate = json!({
         "data_bytes": data_bytes,

@@ -121,13 +121,14 @@ fn table_shows_local_times_tags_reasons_and_totals() {
 
 #[test]
 fn bad_input_is_one_line_naming_the_mistake() {
-    let cases: [(&[&str], &[&str]); 7] = [
+    let cases: [(&[&str], &[&str]); 8] = [
         (&["--time-zone", "Mars/Olympus_Mons"], &["time_zone", "Mars/Olympus_Mons"]),
         (&["--hour", "3"], &["hour", "3"]),
         (&["--cron", "0 3 * * * *"], &["cron"]),
         (&["--keep-daily", "0", "--retention-days", "0"], &[]),
         (&["--start", "yesterday"], &["--start", "yesterday"]),
         (&["--days", "0"], &["--days"]),
+        (&["--cron", "* * * * *", "--days", "365"], &["100000 backups", "365 days"]),
         (&["--policy", "{\"plan\": \"fortnightly\"}"], &["plan", "fortnightly"]),
     ];
     for (args, needles) in cases {

@@ -31,7 +31,14 @@ fn dependencies_point_one_way() {
     assert!(drydock_dependencies("schedule").is_empty(), "schedule is pure: it depends on no drydock crate");
     assert_eq!(
         drydock_dependencies("jobs"),
-        ["drydock-catalog", "drydock-engine", "drydock-power", "drydock-schedule", "drydock-sources", "drydock-storage"]
+        [
+            "drydock-catalog",
+            "drydock-engine",
+            "drydock-power",
+            "drydock-schedule",
+            "drydock-sources",
+            "drydock-storage"
+        ]
     );
     assert_eq!(drydock_dependencies("api"), ["drydock-catalog", "drydock-jobs", "drydock-schedule"]);
     assert_eq!(drydock_dependencies("server"), ["drydock-api", "drydock-catalog", "drydock-jobs", "drydock-schedule"]);

@@ -190,7 +190,8 @@ impl Scheduler {
             at: rfc3339(now.as_second()),
             attempts: run.attempts,
             action_id: run.action_id,
-            image_id: run.image_id,
+            // A failed attempt's pending image was discarded: only a success names its backup.
+            image_id: if kind == BackupEventKind::Succeeded { run.image_id } else { None },
             size_bytes: None,
             duration_secs: None,
             tags: Vec::new(),

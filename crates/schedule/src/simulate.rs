@@ -14,6 +14,19 @@ use crate::retention::{BackupRef, Reason, plan};
 use crate::tags::{Tag, tags_for};
 use crate::window::{due_at, later};
 
+/// Ten years of windows is enough to see any policy's steady state.
+pub const DAYS_MAX: u32 = 3660;
+/// Ten years of hourly backups (87,840) fit; a cron firing every minute would hold millions of
+/// backups and gigabytes for a policy that keeps them all, so such a simulation is refused.
+pub const BACKUPS_MAX: u32 = 100_000;
+
+/// The simulation would take more than [`BACKUPS_MAX`] backups.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the policy takes more than {BACKUPS_MAX} backups in {days} days: simulate fewer days")]
+pub struct TooManyBackups {
+    pub days: u32,
+}
+
 /// A backup left at the end of a simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimulatedBackup {
@@ -48,13 +61,16 @@ pub struct Simulation {
 /// age). Because keeping is monotonic (see [`crate::retention`]), pruning later removes exactly
 /// the backups pruning at once would have; so the plan runs only when the list has doubled
 /// since it was last pruned, which gives the same result in O(n log n).
-pub fn simulate(policy: &Policy, key: &str, start: Timestamp, days: u32) -> Simulation {
+pub fn simulate(policy: &Policy, key: &str, start: Timestamp, days: u32) -> Result<Simulation, TooManyBackups> {
     let end = later(start, SignedDuration::from_hours(i64::from(days) * 24));
     let mut retained: Vec<BackupRef> = Vec::new();
     let mut taken: u32 = 0;
     let mut previous = None;
     let mut prune_at_len = 1;
     for window in policy.windows_from(start).take_while(|window| window.start < end) {
+        if taken == BACKUPS_MAX {
+            return Err(TooManyBackups { days });
+        }
         let taken_at = due_at(&window, key);
         let tags = tags_for(policy, taken_at, previous);
         taken += 1;
@@ -77,7 +93,7 @@ pub fn simulate(policy: &Policy, key: &str, start: Timestamp, days: u32) -> Simu
         })
         .collect();
     let pruned = taken - backups.len() as u32;
-    Simulation { backups, taken, pruned, start, end, tz: policy.tz.clone() }
+    Ok(Simulation { backups, taken, pruned, start, end, tz: policy.tz.clone() })
 }
 
 /// Removes from `retained` the backups the plan does not keep at `now`.

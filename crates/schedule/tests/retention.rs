@@ -4,7 +4,7 @@
 use drydock_schedule::cost::{self, Estimate, Prices, monthly_cost};
 use drydock_schedule::policy::{Plan, Policy, Retention};
 use drydock_schedule::retention::{BackupRef, Decision, Reason, plan};
-use drydock_schedule::simulate::{SimulatedBackup, Simulation, simulate};
+use drydock_schedule::simulate::{SimulatedBackup, Simulation, TooManyBackups, simulate};
 use drydock_schedule::tags::{Tag, tags_for};
 use drydock_schedule::window::due_at;
 use jiff::tz::TimeZone;
@@ -265,7 +265,7 @@ fn pruning_only_when_the_list_doubles_leaves_what_pruning_every_backup_leaves() 
     let start = ts("2026-02-20T00:00:00Z");
     for value in policies {
         let policy = policy(value);
-        let simulation = simulate(&policy, "droplet:3", start, 120);
+        let simulation = simulate(&policy, "droplet:3", start, 120).expect("within the limit");
         let expected = simulate_pruning_every_backup(&policy, "droplet:3", start, 120);
         assert_eq!(simulation.backups, expected, "{}", policy.plan.name());
         assert_eq!(simulation.pruned, simulation.taken - expected.len() as u32);
@@ -273,10 +273,26 @@ fn pruning_only_when_the_list_doubles_leaves_what_pruning_every_backup_leaves() 
 }
 
 #[test]
+fn a_simulation_taking_too_many_backups_is_refused() {
+    // Ten years of hourly backups fit; a cron every minute passes the limit in 70 days.
+    let hourly = policy(json!({"plan": "hourly", "retention_period_days": 3660}));
+    let decade = simulate(&hourly, "droplet:1", ts("2026-01-01T00:00:00Z"), 3660).expect("within the limit");
+    assert_eq!(decade.taken, 3660 * 24);
+    let every_minute = policy(json!({"cron": "* * * * *", "retention_period_days": 3660}));
+    assert!(simulate(&every_minute, "droplet:1", ts("2026-01-01T00:00:00Z"), 69).is_ok());
+    assert_eq!(
+        simulate(&every_minute, "droplet:1", ts("2026-01-01T00:00:00Z"), 70),
+        Err(TooManyBackups { days: 70 }),
+        "{} backups",
+        70 * 24 * 60
+    );
+}
+
+#[test]
 fn a_simulation_is_written_as_json_with_local_times() {
     // Daily at 04:00 Paris, kept 7 days; "droplet:1" spreads into the window's first 2 hours.
     let policy = policy(json!({"plan": "daily", "hour": 4, "time_zone": "Europe/Paris"}));
-    let simulation = simulate(&policy, "droplet:1", ts("2026-03-25T00:00:00Z"), 10);
+    let simulation = simulate(&policy, "droplet:1", ts("2026-03-25T00:00:00Z"), 10).expect("within the limit");
     let json = simulation.to_json();
     // Windows on 25 March to 3 April (10); at the end (4 April 00:00Z) those of 28 March and
     // later are younger than 7 days. 29 March is the day Paris moves to +02:00.

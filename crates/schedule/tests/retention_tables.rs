@@ -296,7 +296,7 @@ fn fifty_droplets_keep_exactly_the_backups_worked_out_by_hand() {
         for _ in 0..DROPLETS_PER_POLICY {
             droplet += 1;
             let key = format!("droplet:{droplet}");
-            let simulation = simulate(&policy, &key, ts(START), DAYS);
+            let simulation = simulate(&policy, &key, ts(START), DAYS).expect("within the limit");
             let plan = policy.plan.name();
             assert_eq!(simulation.end, ts(END));
             assert_eq!(rows(&policy, &key, &simulation), expected_rows(expected.kept), "{plan} policy, {key}");

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, QueryMap, int_id};
 use crate::policy::rfc3339;
 
@@ -24,7 +24,7 @@ pub async fn droplet(
 ) -> ApiResult<Json<Value>> {
     caller.require(&["droplet:read"])?;
     let id = int_id("droplet", &id)?;
-    let limit = limit(&query);
+    let limit = limit(&query)?;
     let runs = state
         .blocking(move |state| {
             state.catalog.droplet(caller.team.id, id)?;
@@ -41,7 +41,7 @@ pub async fn volume(
     query: QueryMap,
 ) -> ApiResult<Json<Value>> {
     caller.require(&["block_storage:read"])?;
-    let limit = limit(&query);
+    let limit = limit(&query)?;
     let runs = state
         .blocking(move |state| {
             let volume = state.catalog.volume(caller.team.id, &id)?;
@@ -51,8 +51,15 @@ pub async fn volume(
     Ok(Json(json!({"backup_runs": runs.iter().map(view).collect::<Vec<_>>()})))
 }
 
-fn limit(query: &QueryMap) -> u32 {
-    query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(LIMIT_DEFAULT).clamp(1, LIMIT_MAX)
+/// `?limit=`: a positive integer, lowered to the maximum as `per_page` is; anything else is a 400.
+fn limit(query: &QueryMap) -> ApiResult<u32> {
+    match query.get("limit") {
+        None => Ok(LIMIT_DEFAULT),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(n.min(u64::from(LIMIT_MAX)) as u32),
+            _ => Err(ApiError::bad_request(format!("limit must be a positive integer, not {text:?}"))),
+        },
+    }
 }
 
 fn view(run: &BackupRun) -> Value {

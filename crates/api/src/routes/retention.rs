@@ -16,8 +16,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path};
 use crate::policy;
 
-/// Ten years of windows is enough to see any policy's steady state.
-pub const DAYS_MAX: u32 = 3660;
 /// Without a size, estimates are for 10 GiB of data changing 2% between backups.
 const DATA_BYTES_DEFAULT: u64 = 10 << 30;
 const CHANGE_DEFAULT: f64 = 0.02;
@@ -47,8 +45,8 @@ pub async fn simulate(
             .map_err(|_| ApiError::unprocessable(format!("start must be an RFC 3339 time, not {text:?}")))?,
     };
     let days = body.days.unwrap_or(30);
-    if days == 0 || days > DAYS_MAX {
-        return Err(ApiError::unprocessable(format!("days must be 1 to {DAYS_MAX}, not {days}")));
+    if days == 0 || days > simulate::DAYS_MAX {
+        return Err(ApiError::unprocessable(format!("days must be 1 to {}, not {days}", simulate::DAYS_MAX)));
     }
     let change = body.change_per_backup.unwrap_or(CHANGE_DEFAULT);
     if !(0.0..=1.0).contains(&change) {
@@ -57,9 +55,9 @@ pub async fn simulate(
     let data_bytes = body.data_bytes.unwrap_or(DATA_BYTES_DEFAULT);
     let prices = state.settings.prices.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let simulation = simulate::simulate(&policy, "simulation", start, days);
+        let simulation = simulate::simulate(&policy, "simulation", start, days)?;
         let estimate = cost::estimate(&policy, &simulation, data_bytes, change, &prices);
-        json!({
+        Ok(json!({
             "policy": policy.to_json(),
             "simulation": simulation.to_json(),
             "estimate": {
@@ -69,10 +67,11 @@ pub async fn simulate(
                 "monthly_cost": estimate.monthly_cost,
                 "currency": prices.currency,
             },
-        })
+        }))
     })
     .await
-    .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}")))?;
+    .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}")))?
+    .map_err(|e: simulate::TooManyBackups| ApiError::unprocessable(e.to_string()))?;
     Ok(Json(result))
 }
 

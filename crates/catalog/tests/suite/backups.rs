@@ -317,6 +317,7 @@ pub fn a_failed_attempt_is_retried_until_the_backup_is_taken(catalog: &Catalog) 
         (seen.next_attempt_at, seen.error.as_deref(), seen.finished_at),
         (Some(T0 + 180), Some("power command failed"), None)
     );
+    assert_eq!((seen.action_id, seen.image_id), (Some(action), None), "the discarded image is forgotten");
     let counted = stats().expect("stats after a failure");
     assert_eq!((counted.failures, counted.successes, counted.name.as_str()), (1, 0, "web-1"));
     assert_eq!(
