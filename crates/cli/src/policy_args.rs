@@ -8,20 +8,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use drydock_schedule::policy::PLAN_NAMES;
 use serde_json::{Map, Value};
-
-/// The plan names the API accepts, offered in `--help`.
-const PLANS: [&str; 9] = [
-    "hourly",
-    "intra_daily_2h",
-    "intra_daily_4h",
-    "intra_daily_6h",
-    "intra_daily_12h",
-    "daily",
-    "weekly",
-    "monthly",
-    "cron",
-];
 
 /// A backup policy, field by field or whole with `--policy`. Unset fields take the policy's
 /// defaults: daily at 00:00 UTC, a 4-hour window, backups kept 7 days.
@@ -29,7 +17,7 @@ const PLANS: [&str; 9] = [
 #[command(next_help_heading = "Backup policy")]
 pub struct PolicyArgs {
     /// How often backups are taken.
-    #[arg(long, value_parser = PLANS)]
+    #[arg(long, value_parser = PLAN_NAMES)]
     pub plan: Option<String>,
     /// Hour the window starts (0, 4, 8, 12, 16 or 20) for daily, weekly and monthly plans.
     #[arg(long, value_name = "H")]

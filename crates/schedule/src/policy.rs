@@ -28,7 +28,8 @@ pub const REPLICATION_REGIONS_MAX: usize = 16;
 const REGION_SLUG_LEN_MAX: usize = 32;
 /// The GFS count fields, in the order of [`crate::Tag`].
 pub const KEEP_FIELDS: [&str; 5] = ["keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"];
-const PLAN_NAMES: [&str; 9] = [
+/// The plan names `from_json` accepts.
+pub const PLAN_NAMES: [&str; 9] = [
     "hourly",
     "intra_daily_2h",
     "intra_daily_4h",
