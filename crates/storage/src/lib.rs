@@ -1,7 +1,7 @@
 //! Where repository objects live.
 //!
 //! [`Storage`] is deliberately small so that a local directory, memory and an object store
-//! (S3, a later issue) all fit it. The contract, which every implementation must honour and
+//! (S3, in [`S3Storage`]) all fit it. The contract, which every implementation must honour and
 //! which the conformance suite in [`conformance`] checks:
 //!
 //! - **Keys** are [`ObjectKey`]s: relative, `/`-separated, made of `[a-z0-9._-]` segments.
@@ -24,6 +24,7 @@ mod key;
 mod local;
 mod memory;
 mod retry;
+mod s3;
 
 pub use error::{Error, ErrorKind, Result};
 pub use faults::{Fault, FaultPlan, Faulty, Op};
@@ -31,6 +32,7 @@ pub use key::ObjectKey;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
 pub use retry::{Retry, RetryPolicy};
+pub use s3::{Credentials, MULTIPART_THRESHOLD_DEFAULT, PART_SIZE_MIN, S3Config, S3Storage};
 
 /// What `list` and `stat` report about an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
