@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock_catalog::{Catalog, Disk, DiskFormat, DropletStatus, NewDroplet, NewRun, ResourceType};
-use drydock_jobs::{Clock, DiskPolicy, JobSettings, Jobs, NoEvents, RegionSpec, Regions, Scheduler, SchedulerSettings};
+use drydock_jobs::{
+    Clock, DiskPolicy, JobSettings, Jobs, NoEvents, RegionLocation, RegionSpec, Regions, Scheduler, SchedulerSettings,
+};
 use drydock_schedule::tick::{self, RunState, RunStatus, Target};
 use drydock_schedule::{Policy, window};
 use jiff::{SignedDuration, Timestamp};
@@ -85,7 +87,7 @@ fn main() {
         Arc::new(Regions::new(vec![RegionSpec {
             slug: "local-1".into(),
             name: "Local".into(),
-            path: dir.path().join("region"),
+            location: RegionLocation::Local(dir.path().join("region")),
             passphrase: b"bench".to_vec(),
         }])),
         JobSettings {

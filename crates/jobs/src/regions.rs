@@ -1,12 +1,13 @@
-//! Regions: where images are stored. Each region is one repository; it is created on first
-//! use and opened once (opening derives the key with Argon2, which takes a moment).
+//! Regions: where images are stored. Each region is one repository, in a local directory or
+//! in an S3-compatible bucket; it is created on first use and opened once (opening derives the
+//! key with Argon2, which takes a moment).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use drydock_engine::{InitOptions, Repository};
-use drydock_storage::{LocalStorage, Storage};
+use drydock_storage::{LocalStorage, Retry, RetryPolicy, S3Config, S3Storage, Storage};
 
 use crate::error::{Error, Result};
 
@@ -16,9 +17,23 @@ pub struct RegionSpec {
     pub slug: String,
     /// Human name, e.g. "Local disk 1".
     pub name: String,
-    /// The repository's directory.
-    pub path: PathBuf,
+    pub location: RegionLocation,
     pub passphrase: Vec<u8>,
+}
+
+/// Where a region's repository lives.
+#[derive(Clone, Debug)]
+pub enum RegionLocation {
+    /// A directory on this machine, created if missing.
+    Local(PathBuf),
+    /// A bucket, or a prefix of one, on an S3-compatible server. The bucket must exist.
+    S3(S3Config),
+}
+
+/// Checks an S3 region's configuration (endpoint, bucket and prefix names, CA file) without
+/// contacting the server.
+pub fn check_s3_config(config: &S3Config) -> std::result::Result<(), String> {
+    S3Storage::new(config.clone()).map(drop).map_err(|e| e.message)
 }
 
 pub struct Regions {
@@ -56,11 +71,21 @@ impl Regions {
         if let Some(repo) = open.get(slug) {
             return Ok(repo.clone());
         }
-        let storage: Arc<dyn Storage> =
-            Arc::new(LocalStorage::create(&spec.path).map_err(|e| Error::Engine(e.into()))?);
+        let storage: Arc<dyn Storage> = match &spec.location {
+            RegionLocation::Local(path) => Arc::new(LocalStorage::create(path).map_err(|e| Error::Engine(e.into()))?),
+            // Throttling and dropped connections are part of life on an object store: ridden out
+            // with backoff rather than failing the action.
+            RegionLocation::S3(config) => Arc::new(Retry::new(
+                S3Storage::new(config.clone()).map_err(|e| Error::Engine(e.into()))?,
+                RetryPolicy::default(),
+            )),
+        };
         let repo = match drydock_engine::probe(storage.as_ref()) {
             Ok(_) => Repository::open(storage, Some(&spec.passphrase))?,
             Err(drydock_engine::Error::NotARepository(_)) => {
+                if let RegionLocation::S3(config) = &spec.location {
+                    create_bucket(slug, config);
+                }
                 Repository::init(storage, InitOptions::encrypted(spec.passphrase.clone()))?
             }
             Err(e) => return Err(e.into()),
@@ -68,5 +93,14 @@ impl Regions {
         let repo = Arc::new(repo);
         open.insert(slug.to_string(), repo.clone());
         Ok(repo)
+    }
+}
+
+/// A new S3 region's bucket is created if missing, as `restic init` does. Only a warning if
+/// that fails: the key may lack the right to create buckets while the bucket exists, and if it
+/// does not, initialising the repository fails next with S3's own reason.
+fn create_bucket(slug: &str, config: &S3Config) {
+    if let Err(e) = S3Storage::new(config.clone()).and_then(|s3| s3.create_bucket()) {
+        tracing::warn!("region {slug}: creating bucket {}: {e}", config.bucket);
     }
 }

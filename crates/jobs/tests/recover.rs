@@ -9,7 +9,7 @@ use drydock_catalog::{
 };
 use drydock_engine::backup::{BackupOptions, backup};
 use drydock_engine::{CancelToken, NoProgress};
-use drydock_jobs::{DiskPolicy, JobSettings, Jobs, RegionSpec, Regions, RepoTags, check_catalog};
+use drydock_jobs::{DiskPolicy, JobSettings, Jobs, RegionLocation, RegionSpec, Regions, RepoTags, check_catalog};
 use drydock_sources::ImageFile;
 use serde_json::json;
 
@@ -25,7 +25,7 @@ fn a_snapshot_committed_but_unrecorded_is_resumed_and_one_never_committed_errors
     let regions = Arc::new(Regions::new(vec![RegionSpec {
         slug: "local-1".into(),
         name: "Local".into(),
-        path: dir.path().join("region"),
+        location: RegionLocation::Local(dir.path().join("region")),
         passphrase: b"test passphrase".to_vec(),
     }]));
     let settings = JobSettings {

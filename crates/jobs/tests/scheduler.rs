@@ -15,8 +15,8 @@ use drydock_catalog::{
 use drydock_engine::id::SnapshotId;
 use drydock_engine::{CancelToken, NoProgress};
 use drydock_jobs::{
-    BackupEvent, BackupEventKind, Clock, DiskPolicy, EventSink, JobSettings, Jobs, RegionSpec, Regions, Scheduler,
-    SchedulerSettings, TickReport,
+    BackupEvent, BackupEventKind, Clock, DiskPolicy, EventSink, JobSettings, Jobs, RegionLocation, RegionSpec, Regions,
+    Scheduler, SchedulerSettings, TickReport,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ impl Fixture {
         let regions = Arc::new(Regions::new(vec![RegionSpec {
             slug: "local-1".into(),
             name: "Local".into(),
-            path: dir.path().join("region"),
+            location: RegionLocation::Local(dir.path().join("region")),
             passphrase: b"test passphrase".to_vec(),
         }]));
         let team = catalog.ensure_team("default").unwrap().id;

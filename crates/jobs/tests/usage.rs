@@ -10,7 +10,7 @@ use drydock_catalog::{
 };
 use drydock_engine::backup::{BackupOptions, backup};
 use drydock_engine::{CancelToken, NoProgress};
-use drydock_jobs::{DiskPolicy, JobSettings, Jobs, RegionSpec, Regions, usage_report};
+use drydock_jobs::{DiskPolicy, JobSettings, Jobs, RegionLocation, RegionSpec, Regions, usage_report};
 use drydock_schedule::cost::{Prices, monthly_cost};
 use drydock_sources::ImageFile;
 use serde_json::json;
@@ -50,7 +50,7 @@ fn world() -> World {
     let regions = Arc::new(Regions::new(vec![RegionSpec {
         slug: REGION.into(),
         name: "Local".into(),
-        path: dir.path().join("region"),
+        location: RegionLocation::Local(dir.path().join("region")),
         passphrase: b"test passphrase".to_vec(),
     }]));
     let settings = JobSettings {

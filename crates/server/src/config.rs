@@ -14,7 +14,7 @@
 //! cert = "/etc/drydock/cert.pem"
 //! key = "/etc/drydock/key.pem"
 //!
-//! [[regions]]
+//! [[regions]]                  # a local directory; an S3 bucket is `[regions.s3]` (region_config.rs)
 //! slug = "local-1"
 //! name = "Local disk"
 //! path = "/srv/drydock/local-1"
@@ -45,13 +45,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::region_config::{self, RegionConfig, RegionFile};
 use crate::webhooks::WebhookConfig;
 
 const LISTEN_DEFAULT: &str = "127.0.0.1:8443";
 const DATA_DIR_DEFAULT: &str = "drydock-data";
 const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
 const PASSPHRASE_BYTES: usize = 32;
-const REGION_SLUG_BYTES_MAX: usize = 32;
 
 /// What the file may say. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -104,15 +104,6 @@ struct TlsFile {
     key: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegionFile {
-    slug: String,
-    name: Option<String>,
-    path: PathBuf,
-    passphrase_file: Option<PathBuf>,
-}
-
 /// Values from flags (and the environment, which clap reads for them).
 #[derive(Clone, Debug, Default)]
 pub struct ConfigOverrides {
@@ -120,14 +111,6 @@ pub struct ConfigOverrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub plain_http: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct RegionConfig {
-    pub slug: String,
-    pub name: String,
-    pub path: PathBuf,
-    pub passphrase_file: PathBuf,
 }
 
 #[derive(Clone, Debug)]
@@ -175,36 +158,7 @@ impl Config {
         }
         let mut disk_roots = file.disk_roots.unwrap_or_default();
         disk_roots.push(data_dir.join("disks"));
-        let regions = match file.regions {
-            None => vec![RegionConfig {
-                slug: "local-1".into(),
-                name: "Local disk".into(),
-                path: data_dir.join("regions").join("local-1"),
-                passphrase_file: data_dir.join("secrets").join("repository.passphrase"),
-            }],
-            Some(regions) => regions
-                .into_iter()
-                .map(|r| {
-                    validate_slug(&r.slug)?;
-                    Ok(RegionConfig {
-                        name: r.name.unwrap_or_else(|| r.slug.clone()),
-                        passphrase_file: r
-                            .passphrase_file
-                            .unwrap_or_else(|| data_dir.join("secrets").join("repository.passphrase")),
-                        slug: r.slug,
-                        path: r.path,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        };
-        if regions.is_empty() {
-            return Err(Error::Config("at least one region is needed".into()));
-        }
-        for (i, region) in regions.iter().enumerate() {
-            if regions[..i].iter().any(|r| r.slug == region.slug) {
-                return Err(Error::Config(format!("region {} is configured twice", region.slug)));
-            }
-        }
+        let regions = region_config::regions(file.regions, &data_dir)?;
         let scheduler = scheduler_config(file.scheduler.unwrap_or_default(), workers)?;
         let webhooks = file.webhooks.unwrap_or_default();
         for webhook in &webhooks {
@@ -274,19 +228,6 @@ fn scheduler_config(file: SchedulerFile, workers: usize) -> Result<SchedulerConf
     })
 }
 
-fn validate_slug(slug: &str) -> Result<()> {
-    let valid = !slug.is_empty()
-        && slug.len() <= REGION_SLUG_BYTES_MAX
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "region slug {slug:?} must be 1 to {REGION_SLUG_BYTES_MAX} lowercase letters, digits and '-'"
-        )))
-    }
-}
-
 /// A region's passphrase: read from its file, or, the first time, made up and written there
 /// (readable by the owner only). Losing it loses the region's data, so it is printed about.
 pub fn read_or_create_passphrase(path: &Path) -> Result<Vec<u8>> {
@@ -338,7 +279,9 @@ mod tests {
         assert_eq!(config.listen.to_string(), LISTEN_DEFAULT);
         assert_eq!(config.regions.len(), 1);
         assert_eq!(config.regions[0].slug, "local-1");
-        assert!(config.regions[0].path.starts_with(dir.path()));
+        assert!(
+            matches!(&config.regions[0].location, drydock_jobs::RegionLocation::Local(path) if path.starts_with(dir.path()))
+        );
         assert!(config.disk_roots.contains(&dir.path().join("disks")));
         assert!(!config.plain_http);
     }

@@ -5,12 +5,14 @@ mod body;
 mod config;
 mod error;
 mod lock;
+mod region_config;
 mod serve;
 mod tls;
 mod webhooks;
 
-pub use config::{Config, ConfigOverrides, RegionConfig};
+pub use config::{Config, ConfigOverrides};
 pub use error::{Error, Result};
+pub use region_config::RegionConfig;
 pub use serve::run;
 pub use webhooks::{DeliverySettings, WebhookConfig, Webhooks, verify_signature};
 
@@ -34,7 +36,7 @@ pub fn open_regions(config: &Config) -> Result<Arc<Regions>> {
         specs.push(RegionSpec {
             slug: region.slug.clone(),
             name: region.name.clone(),
-            path: region.path.clone(),
+            location: region.location.clone(),
             passphrase,
         });
     }

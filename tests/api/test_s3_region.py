@@ -1,0 +1,98 @@
+"""A region in an S3 bucket: a daemon of its own with `local-1`, `local-2` and `s3-1`, a prefix of a
+bucket on the SeaweedFS that scripts/test starts (DRYDOCK_TEST_S3_ENDPOINT). Snapshots taken
+into it, images transferred to it, and droplets made from it get the original bytes back."""
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import Daemon, poll_action, unique, write_disk
+
+BUCKET = "drydock-api-tests"
+# The identity scripts/s3-test-server configures.
+ACCESS_KEY = "drydock-test"
+SECRET_KEY = "drydock-test-secret"
+
+
+@pytest.fixture(scope="module")
+def s3_daemon(tmp_path_factory):
+    endpoint = os.environ.get("DRYDOCK_TEST_S3_ENDPOINT")
+    if not endpoint:
+        pytest.fail(
+            "DRYDOCK_TEST_S3_ENDPOINT is not set: run the suite with scripts/test, which starts SeaweedFS, "
+            "or start one with `eval $(scripts/s3-test-server start /tmp/s3)`"
+        )
+    root = tmp_path_factory.mktemp("s3-daemon")
+    secret = root / "s3.secret"
+    secret.write_text(SECRET_KEY + "\n")
+    region = (
+        '[[regions]]\nslug = "s3-1"\nname = "SeaweedFS"\n[regions.s3]\n'
+        f'endpoint = "{endpoint}"\nbucket = "{BUCKET}"\nprefix = "run-{uuid.uuid4().hex[:12]}"\n'
+        f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key_file = "{secret}"\n'
+        "[scheduler]\nenabled = false\n"
+    )
+    binary = Path(os.environ["DRYDOCK_BIN"])
+    daemon = Daemon(root, binary, extra_config=region)
+    daemon.write_config()
+    daemon.tokens = {"full": daemon.create_token("*", name="full")}
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        code = daemon.stop()
+    assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
+
+
+@pytest.fixture(scope="module")
+def s3_client(s3_daemon):
+    return s3_daemon.client(s3_daemon.tokens["full"])
+
+
+def register(client, daemon, region: str) -> tuple[dict, bytes]:
+    disk = write_disk(daemon.disks_dir / f"{unique('disk')}.img", 24 << 20, chunks=6)
+    response = client.droplets.create({"name": unique("web"), "region": region, "disk": {"path": str(disk)}})
+    assert poll_action(client, response["links"]["actions"][0]["id"])["status"] == "completed"
+    return response["droplet"], disk.read_bytes()
+
+
+def snapshot(client, droplet_id: int) -> int:
+    name = unique("snap")
+    action = client.droplet_actions.post(droplet_id, {"type": "snapshot", "name": name})["action"]
+    done = poll_action(client, action["id"])
+    assert done["status"] == "completed", done
+    [image] = [s for s in client.droplets.list_snapshots(droplet_id)["snapshots"] if s["name"] == name]
+    return image["id"]
+
+
+def restore_into_new_droplet(client, daemon, image_id: int, region: str) -> bytes:
+    target = daemon.disks_dir / f"{unique('restored')}.img"
+    response = client.droplets.create(
+        {"name": unique("restored"), "region": region, "image": image_id, "disk": {"path": str(target)}}
+    )
+    done = poll_action(client, response["links"]["actions"][0]["id"])
+    assert done["status"] == "completed", done
+    return target.read_bytes()
+
+
+def test_the_s3_region_is_listed_as_available(s3_client):
+    regions = {r["slug"]: r for r in s3_client.regions.list()["regions"]}
+    assert regions["s3-1"]["available"] is True, regions["s3-1"]
+    assert regions["s3-1"]["name"] == "SeaweedFS"
+
+
+def test_a_snapshot_in_the_s3_region_restores_bit_exactly(s3_client, s3_daemon):
+    droplet, original = register(s3_client, s3_daemon, "s3-1")
+    image_id = snapshot(s3_client, droplet["id"])
+    assert s3_client.images.get(image_id)["image"]["regions"] == ["s3-1"]
+    assert restore_into_new_droplet(s3_client, s3_daemon, image_id, "s3-1") == original
+
+
+def test_a_local_snapshot_transferred_to_s3_restores_from_there(s3_client, s3_daemon):
+    droplet, original = register(s3_client, s3_daemon, "local-1")
+    image_id = snapshot(s3_client, droplet["id"])
+    action = s3_client.image_actions.post(image_id, {"type": "transfer", "region": "s3-1"})["action"]
+    done = poll_action(s3_client, action["id"])
+    assert done["status"] == "completed", done
+    assert sorted(s3_client.images.get(image_id)["image"]["regions"]) == ["local-1", "s3-1"]
+    assert restore_into_new_droplet(s3_client, s3_daemon, image_id, "s3-1") == original
