@@ -2,7 +2,9 @@
 //! backup action that takes it (tagged when taken), and what follows its success — statistics,
 //! retention, and the events that become webhooks.
 
-use drydock_catalog::{ActionStatus, BackupRun, BackupTarget, ImageType, NewAction, NewImage, RunStatus, StartError};
+use drydock_catalog::{
+    ActionStatus, BackupRun, BackupTarget, ImageId, ImageType, NewAction, NewImage, ResourceType, RunStatus, StartError,
+};
 use drydock_schedule::tick::{self, RunState};
 use drydock_schedule::{Policy, Window, tags};
 use jiff::{SignedDuration, Timestamp};
@@ -150,12 +152,44 @@ impl Scheduler {
         event.duration_secs = Some(duration);
         event.tags = image.as_ref().map(|i| i.tags.clone()).unwrap_or_default();
         self.events.send(event);
+        if let Some(image) = &image {
+            self.replicate(target, policy, image.id);
+        }
         if let Err(e) =
             self.pruner.prune_resource(target.team_id, target.resource_type, &target.resource_id, Some(policy))
         {
             tracing::warn!("applying retention to {} {}: {e}", target.resource_type, target.resource_id);
         }
         Ok(true)
+    }
+
+    /// Copies a new backup to the policy's replication regions: one `transfer` action for all
+    /// of them, which sends each region only the chunks it lacks.
+    fn replicate(&self, target: &BackupTarget, policy: &Policy, image: ImageId) {
+        let regions: Vec<&String> = policy.replication_regions.iter().filter(|r| **r != target.region).collect();
+        let Some(first) = regions.first() else { return };
+        let unknown: Vec<&&String> = regions.iter().filter(|r| self.jobs.regions().spec(r).is_none()).collect();
+        if !unknown.is_empty() {
+            tracing::warn!(
+                "{} {}: not replicating backup image {image}: regions {unknown:?} are not configured",
+                target.resource_type,
+                target.resource_id
+            );
+            return;
+        }
+        let action = NewAction {
+            kind: "transfer".into(),
+            resource_type: ResourceType::Image,
+            resource_id: image.to_string(),
+            region: (*first).clone(),
+            params: serde_json::json!({"regions": regions}),
+        };
+        match self.jobs.catalog().start_action(target.team_id, &action, None) {
+            Ok((action, _)) => self.jobs.spawn(action),
+            Err(e) => {
+                tracing::warn!("{} {}: replicating backup image {image}: {e}", target.resource_type, target.resource_id)
+            }
+        }
     }
 
     pub(crate) fn emit(

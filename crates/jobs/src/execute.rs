@@ -268,25 +268,32 @@ fn readable_copy(jobs: &Jobs, image: &Image) -> Result<(Arc<Repository>, Snapsho
     Err(last_error.unwrap_or_else(|| Error::Invalid(format!("image {} has no copy in any region", image.id))))
 }
 
+/// Copies an image to the action's region, or to every region of `params.regions` in turn (the
+/// replication a backup policy asks for: one action, so that the image is locked once).
 fn transfer(jobs: &Jobs, action: &Action, cancel: &CancelToken) -> Result<()> {
     let image_id: i64 =
         action.resource_id.parse().map_err(|_| Error::Invalid(format!("bad image id {}", action.resource_id)))?;
-    let image = jobs.catalog().image(action.team_id, image_id)?;
-    let destination = action.region.clone();
-    if image.copies.iter().any(|c| c.region == destination) {
-        return Ok(());
-    }
-    let (source, id) = readable_copy(jobs, &image)?;
-    let target = jobs.regions().repository(&destination)?;
-    let team = jobs.catalog().team(action.team_id)?;
-    let options = BackupOptions {
-        name: format!("{}-{}", image.resource_type, image.resource_id),
-        tags: RepoTags::of(&team, &image).encode(),
+    let destinations: Vec<String> = match action.params.get("regions").and_then(|r| r.as_array()) {
+        Some(regions) => regions.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
+        None => vec![action.region.clone()],
     };
-    let progress = ActionProgress::new(jobs.catalog(), action.id);
-    let report = drydock_engine::copy::copy_snapshot(&source, &id, &target, &options, &progress, cancel)?;
-    let copy = ImageCopy { region: destination, snapshot_id: report.id.to_hex() };
-    jobs.catalog().add_image_copy(image.id, &copy)?;
+    for destination in destinations {
+        let image = jobs.catalog().image(action.team_id, image_id)?;
+        if image.copies.iter().any(|c| c.region == destination) {
+            continue;
+        }
+        let (source, id) = readable_copy(jobs, &image)?;
+        let target = jobs.regions().repository(&destination)?;
+        let team = jobs.catalog().team(action.team_id)?;
+        let options = BackupOptions {
+            name: format!("{}-{}", image.resource_type, image.resource_id),
+            tags: RepoTags::of(&team, &image).encode(),
+        };
+        let progress = ActionProgress::new(jobs.catalog(), action.id);
+        let report = drydock_engine::copy::copy_snapshot(&source, &id, &target, &options, &progress, cancel)?;
+        let copy = ImageCopy { region: destination, snapshot_id: report.id.to_hex() };
+        jobs.catalog().add_image_copy(image.id, &copy)?;
+    }
     Ok(())
 }
 

@@ -50,12 +50,17 @@ impl Fixture {
     fn new(start: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Arc::new(Catalog::open(&dir.path().join("catalog.sqlite")).unwrap());
-        let regions = Arc::new(Regions::new(vec![RegionSpec {
-            slug: "local-1".into(),
-            name: "Local".into(),
-            location: RegionLocation::Local(dir.path().join("region")),
-            passphrase: b"test passphrase".to_vec(),
-        }]));
+        // local-2 is where policies with replication copy their backups.
+        let regions = Arc::new(Regions::new(
+            ["local-1", "local-2"]
+                .map(|slug| RegionSpec {
+                    slug: slug.into(),
+                    name: slug.into(),
+                    location: RegionLocation::Local(dir.path().join(slug)),
+                    passphrase: b"test passphrase".to_vec(),
+                })
+                .to_vec(),
+        ));
         let team = catalog.ensure_team("default").unwrap().id;
         let clock = Clock::manual(start.parse().unwrap());
         Fixture { dir, catalog, regions, clock, team }
@@ -119,8 +124,14 @@ impl Fixture {
 
     /// The bytes a backup restores to.
     fn restore(&self, image: &drydock_catalog::Image) -> Vec<u8> {
-        let repo = self.regions.repository("local-1").unwrap();
-        let id = SnapshotId::from_hex(&image.copies[0].snapshot_id).unwrap();
+        self.restore_from(image, "local-1")
+    }
+
+    /// The bytes a backup's copy in `region` restores to.
+    fn restore_from(&self, image: &drydock_catalog::Image, region: &str) -> Vec<u8> {
+        let repo = self.regions.repository(region).unwrap();
+        let copy = image.copies.iter().find(|c| c.region == region).unwrap_or_else(|| panic!("no copy in {region}"));
+        let id = SnapshotId::from_hex(&copy.snapshot_id).unwrap();
         let manifest = repo.load_snapshot(&id).unwrap();
         let path = self.dir.path().join(format!("restored-{}", image.id));
         let target = drydock_sources::open_target(&path, manifest.meta.size_bytes, false).unwrap();
@@ -242,6 +253,33 @@ async fn hourly_backups_are_taken_once_tagged_pruned_and_restore_exactly_after_g
 fn hours_since_start(created_at: &str) -> u64 {
     let t: Timestamp = created_at.parse().unwrap();
     (t.duration_since("2026-03-01T00:00:00Z".parse().unwrap()).as_secs() / 3600) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_replicated_to_the_policys_regions_and_pruned_there_too() {
+    let f = Fixture::new("2026-03-01T00:00:00Z");
+    let (jobs, scheduler) = f.daemon("node-a", Arc::new(Recorder::default()));
+    let disk = f.disk("web.img", 0);
+    let policy = json!({"plan": "hourly", "keep_hourly": 2, "replication_regions": ["local-2"]});
+    let droplet = f.droplet("web", &disk, policy);
+    for hour in 0..4u64 {
+        write_disk(&disk, hour);
+        let at: Timestamp = "2026-03-01T00:40:00Z".parse().unwrap();
+        f.clock.set(at.saturating_add(SignedDuration::from_hours(hour as i64)).unwrap());
+        settle(&jobs, &scheduler).await;
+    }
+    let kept = f.backups(droplet);
+    assert_eq!(kept.len(), 2, "keep_hourly 2: {kept:?}");
+    for (image, hour) in kept.iter().zip([2, 3]) {
+        let mut regions: Vec<&str> = image.copies.iter().map(|c| c.region.as_str()).collect();
+        regions.sort();
+        assert_eq!(regions, ["local-1", "local-2"], "backup of hour {hour}");
+        assert!(f.restore_from(image, "local-2") == disk_bytes(hour), "the copy of hour {hour} differs");
+    }
+    // The pruned backups were forgotten in both regions: each holds the two kept snapshots only.
+    for region in ["local-1", "local-2"] {
+        assert_eq!(f.regions.repository(region).unwrap().snapshot_ids().unwrap().len(), 2, "{region}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
