@@ -68,6 +68,7 @@ def test_invalid_policies_are_refused(client, register):
     for body in (
         {"type": "change_backup_policy"},
         {"type": "enable_backups", "backup_policy": {"plan": "fortnightly"}},
+        {"type": "enable_backups", "backup_policy": {"plan": "daily", "replication_regions": ["mars-1"]}},
         {"type": "enable_backups", "backup_policy": {"plan": "weekly", "weekday": "SUN", "hour": 25}},
     ):
         with pytest.raises(HttpResponseError) as raised:

@@ -2,6 +2,7 @@
 //! `drydock_schedule::policy`), and the backup state shown with every droplet and volume.
 
 use drydock_catalog::BackupStats;
+use drydock_jobs::Regions;
 use drydock_schedule::Policy;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -9,9 +10,18 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 
 /// Checks a policy from a request and returns it normalized, read-only fields filled in. A
-/// missing policy is DigitalOcean's default: daily, window starting at 0 UTC.
-pub fn normalize(given: Option<&Value>) -> Result<Value, ApiError> {
-    Ok(parse_request(given)?.to_json())
+/// missing policy is DigitalOcean's default: daily, window starting at 0 UTC. Replication
+/// regions must be regions of this daemon.
+pub fn normalize(given: Option<&Value>, regions: &Regions) -> Result<Value, ApiError> {
+    let policy = parse_request(given)?;
+    if let Some(unknown) = policy.replication_regions.iter().find(|r| regions.spec(r).is_none()) {
+        let known: Vec<&str> = regions.specs().iter().map(|s| s.slug.as_str()).collect();
+        return Err(ApiError::unprocessable(format!(
+            "backup_policy.replication_regions: region {unknown:?} is not configured (regions: {})",
+            known.join(", ")
+        )));
+    }
+    Ok(policy.to_json())
 }
 
 pub fn parse_request(given: Option<&Value>) -> Result<Policy, ApiError> {

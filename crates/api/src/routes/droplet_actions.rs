@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use drydock_catalog::{Action, Droplet, DropletFilter, ImageType, NewAction, NewImage, Page, ResourceType};
+use drydock_jobs::Regions;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -53,7 +54,7 @@ pub async fn post(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = int_id("droplet", &id)?;
     check_scopes(&caller, &body.kind)?;
-    check(&body)?;
+    check(&body, state.jobs.regions())?;
     let view = state
         .blocking(move |state| {
             let droplet = state.catalog.droplet(caller.team.id, id)?;
@@ -79,7 +80,7 @@ pub async fn post_by_tag(
         )));
     }
     check_scopes(&caller, &body.kind)?;
-    check(&body)?;
+    check(&body, state.jobs.regions())?;
     let views = state
         .blocking(move |state| {
             let filter = DropletFilter { tag: Some(tag), name: None };
@@ -109,13 +110,13 @@ fn check_scopes(caller: &Caller, kind: &str) -> ApiResult<()> {
 
 /// Checks what can be checked without the droplet, so a bad request is refused the same way
 /// whether it names one droplet or a tag with none.
-fn check(body: &ActionRequest) -> ApiResult<()> {
+fn check(body: &ActionRequest, regions: &Regions) -> ApiResult<()> {
     let kind = body.kind.as_str();
     match kind {
         "snapshot" => snapshot_name(body).map(drop),
         "restore" => restore_image(body).map(drop),
         "rename" => new_name(body).map(drop),
-        "enable_backups" | "change_backup_policy" => backup_policy(body).map(drop),
+        "enable_backups" | "change_backup_policy" => backup_policy(body, regions).map(drop),
         "disable_backups" => Ok(()),
         _ if POWER_TYPES.contains(&kind) => Ok(()),
         _ if UNSUPPORTED_TYPES.contains(&kind) => Err(ApiError::unprocessable(format!(
@@ -151,11 +152,11 @@ fn new_name(body: &ActionRequest) -> ApiResult<String> {
     Ok(name)
 }
 
-fn backup_policy(body: &ActionRequest) -> ApiResult<Value> {
+fn backup_policy(body: &ActionRequest, regions: &Regions) -> ApiResult<Value> {
     if body.kind == "change_backup_policy" && body.backup_policy.is_none() {
         return Err(ApiError::unprocessable("change_backup_policy needs backup_policy"));
     }
-    policy::normalize(body.backup_policy.as_ref())
+    policy::normalize(body.backup_policy.as_ref(), regions)
 }
 
 /// Records the action and starts (or, for catalog-only changes, completes) it. The request
@@ -213,8 +214,10 @@ fn start(state: &AppState, droplet: &Droplet, body: &ActionRequest) -> ApiResult
         "enable_backups" | "change_backup_policy" => {
             // Enabling again without a policy resumes the one set before.
             let policy = match (&body.backup_policy, &droplet.backup_policy) {
-                (None, Some(stored)) if kind == "enable_backups" => policy::normalize(Some(stored))?,
-                _ => backup_policy(body)?,
+                (None, Some(stored)) if kind == "enable_backups" => {
+                    policy::normalize(Some(stored), state.jobs.regions())?
+                }
+                _ => backup_policy(body, state.jobs.regions())?,
             };
             let enabled = kind == "enable_backups" || droplet.backups_enabled;
             let now = state.clock.unix();

@@ -128,7 +128,7 @@ pub async fn create(
     validate_tags(&tags)?;
     let backups = body.backups.unwrap_or(false);
     let backup_policy = if backups || body.backup_policy.is_some() {
-        Some(policy::normalize(body.backup_policy.as_ref())?)
+        Some(policy::normalize(body.backup_policy.as_ref(), state.jobs.regions())?)
     } else {
         None
     };

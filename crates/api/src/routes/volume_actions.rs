@@ -32,14 +32,14 @@ pub async fn post(
     caller.require(&["block_storage_action:create"])?;
     let given = match body.kind.as_str() {
         "enable_backups" | "disable_backups" => {
-            body.backup_policy.as_ref().map(|p| policy::normalize(Some(p))).transpose()?
+            body.backup_policy.as_ref().map(|p| policy::normalize(Some(p), state.jobs.regions())).transpose()?
         }
         "change_backup_policy" => {
             let given = body
                 .backup_policy
                 .as_ref()
                 .ok_or_else(|| ApiError::unprocessable("change_backup_policy needs backup_policy"))?;
-            Some(policy::normalize(Some(given))?)
+            Some(policy::normalize(Some(given), state.jobs.regions())?)
         }
         "attach" | "detach" | "resize" => {
             return Err(ApiError::unprocessable(format!(
@@ -62,9 +62,14 @@ pub async fn post(
             let (enabled, policy) = match kind.as_str() {
                 "disable_backups" => (false, None),
                 // Enabling again without a policy resumes the one set before.
-                "enable_backups" => {
-                    (true, Some(given.or(volume.backup_policy.clone()).map_or_else(|| policy::normalize(None), Ok)?))
-                }
+                "enable_backups" => (
+                    true,
+                    Some(
+                        given
+                            .or(volume.backup_policy.clone())
+                            .map_or_else(|| policy::normalize(None, state.jobs.regions()), Ok)?,
+                    ),
+                ),
                 _ => (volume.backups_enabled, given),
             };
             let new = NewAction {

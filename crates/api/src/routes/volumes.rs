@@ -93,7 +93,7 @@ pub async fn create(
     }
     let backups = body.backups.unwrap_or(false);
     let backup_policy = if backups || body.backup_policy.is_some() {
-        Some(crate::policy::normalize(body.backup_policy.as_ref())?)
+        Some(crate::policy::normalize(body.backup_policy.as_ref(), state.jobs.regions())?)
     } else {
         None
     };
