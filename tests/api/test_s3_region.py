@@ -96,3 +96,25 @@ def test_a_local_snapshot_transferred_to_s3_restores_from_there(s3_client, s3_da
     assert done["status"] == "completed", done
     assert sorted(s3_client.images.get(image_id)["image"]["regions"]) == ["local-1", "s3-1"]
     assert restore_into_new_droplet(s3_client, s3_daemon, image_id, "s3-1") == original
+
+
+def test_a_restore_falls_back_to_the_s3_copy_when_the_local_one_is_damaged(s3_client, s3_daemon):
+    droplet, original = register(s3_client, s3_daemon, "local-1")
+    image_id = snapshot(s3_client, droplet["id"])
+    action = s3_client.image_actions.post(image_id, {"type": "transfer", "region": "s3-1"})["action"]
+    assert poll_action(s3_client, action["id"])["status"] == "completed"
+    assert s3_client.images.get(image_id)["image"]["regions"] == ["local-1", "s3-1"]
+
+    # Damage every pack of the local region: its copy can no longer be read.
+    packs = list((s3_daemon.root / "regions" / "local-1" / "packs").rglob("*"))
+    damaged = 0
+    for pack in (p for p in packs if p.is_file()):
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        pack.write_bytes(bytes(data))
+        damaged += 1
+    assert damaged > 0
+
+    assert restore_into_new_droplet(s3_client, s3_daemon, image_id, "local-1") == original
+    log = s3_daemon.log.read_text(errors="replace")
+    assert f"restoring image {image_id} from region local-1" in log, "the damaged region is reported"

@@ -221,6 +221,10 @@ fn take_image(
 
 /// Restores an image onto a disk: over the existing one (`overwrite`), or as a new disk.
 /// Returns the disk's size.
+///
+/// Each region holding a copy is tried in turn: one that cannot be reached, or whose copy turns
+/// out damaged part-way, is reported in the log and the next one restores the whole disk again.
+/// Only if every region fails does the restore fail, naming each region's reason.
 fn restore_image(
     jobs: &Jobs,
     action: &Action,
@@ -229,8 +233,43 @@ fn restore_image(
     overwrite: bool,
     cancel: &CancelToken,
 ) -> Result<u64> {
-    let (repo, id) = readable_copy(jobs, image)?;
-    let manifest = repo.load_snapshot(&id)?;
+    // A later attempt may overwrite what an earlier one wrote, never a file that was there.
+    let existed = Path::new(&disk.path).exists();
+    let mut failures = Vec::new();
+    for copy in &image.copies {
+        let overwrite = overwrite || (!failures.is_empty() && !existed);
+        let attempt = snapshot_id(image, copy)
+            .and_then(|id| Ok((jobs.regions().repository(&copy.region)?, id)))
+            .and_then(|(repo, id)| restore_copy(jobs, action, &repo, &id, disk, overwrite, cancel));
+        match attempt {
+            Ok(size) => return Ok(size),
+            Err(e) if cancel.is_cancelled() => return Err(e),
+            Err(e) => {
+                tracing::warn!("restoring image {} from region {}: {e}", image.id, copy.region);
+                failures.push((copy.region.as_str(), e));
+            }
+        }
+    }
+    // One copy: its own error, as before there were regions to fall back on.
+    if failures.len() <= 1 {
+        return Err(failures
+            .pop()
+            .map_or_else(|| Error::Invalid(format!("image {} has no copy in any region", image.id)), |(_, e)| e));
+    }
+    let reasons: Vec<String> = failures.iter().map(|(region, e)| format!("{region}: {e}")).collect();
+    Err(Error::Invalid(format!("image {}: no region could restore it ({})", image.id, reasons.join("; "))))
+}
+
+fn restore_copy(
+    jobs: &Jobs,
+    action: &Action,
+    repo: &Repository,
+    id: &SnapshotId,
+    disk: &Disk,
+    overwrite: bool,
+    cancel: &CancelToken,
+) -> Result<u64> {
+    let manifest = repo.load_snapshot(id)?;
     let path = PathBuf::from(&disk.path);
     let progress = ActionProgress::new(jobs.catalog(), action.id);
     let size = manifest.meta.size_bytes;
@@ -238,13 +277,13 @@ fn restore_image(
         DiskFormat::Raw => {
             let target = drydock_sources::open_target(&path, size, overwrite)
                 .map_err(|e| Error::io(format!("opening disk {} for the restore", disk.path), e))?;
-            drydock_engine::restore::restore(&repo, &id, &manifest, target, &progress, cancel)?;
+            drydock_engine::restore::restore(repo, id, &manifest, target, &progress, cancel)?;
         }
         DiskFormat::Qcow2 => {
             let scratch = scratch_path(jobs, action, "raw")?;
             let target = drydock_sources::open_target(&scratch, size, false)
                 .map_err(|e| Error::io(format!("opening {}", scratch.display()), e))?;
-            let restored = drydock_engine::restore::restore(&repo, &id, &manifest, target, &progress, cancel);
+            let restored = drydock_engine::restore::restore(repo, id, &manifest, target, &progress, cancel);
             let converted =
                 restored.map_err(Error::from).and_then(|_| convert(&scratch, "raw", &path, "qcow2", overwrite));
             let _ = std::fs::remove_file(&scratch);
@@ -254,12 +293,16 @@ fn restore_image(
     Ok(size)
 }
 
+fn snapshot_id(image: &Image, copy: &ImageCopy) -> Result<SnapshotId> {
+    SnapshotId::from_hex(&copy.snapshot_id)
+        .ok_or_else(|| Error::Invalid(format!("image {} has a malformed snapshot id in {}", image.id, copy.region)))
+}
+
 /// The first region holding a copy that opens, with the snapshot id there.
 fn readable_copy(jobs: &Jobs, image: &Image) -> Result<(Arc<Repository>, SnapshotId)> {
     let mut last_error = None;
     for copy in &image.copies {
-        let id = SnapshotId::from_hex(&copy.snapshot_id)
-            .ok_or_else(|| Error::Invalid(format!("image {} has a malformed snapshot id", image.id)))?;
+        let id = snapshot_id(image, copy)?;
         match jobs.regions().repository(&copy.region) {
             Ok(repo) => return Ok((repo, id)),
             Err(e) => last_error = Some(e),
