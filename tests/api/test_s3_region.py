@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import Daemon, poll_action, unique, write_disk
 
 BUCKET = "drydock-api-tests"
@@ -96,6 +97,43 @@ def test_a_local_snapshot_transferred_to_s3_restores_from_there(s3_client, s3_da
     assert done["status"] == "completed", done
     assert sorted(s3_client.images.get(image_id)["image"]["regions"]) == ["local-1", "s3-1"]
     assert restore_into_new_droplet(s3_client, s3_daemon, image_id, "s3-1") == original
+
+
+def s3_stored_bytes(daemon) -> int:
+    """The chunk bytes the s3-1 region holds for the team (GET /drydock/v1/usage)."""
+    response = requests.get(
+        f"{daemon.endpoint}/drydock/v1/usage",
+        headers={"Authorization": f"Bearer {daemon.tokens['full']}"},
+        verify=str(daemon.cert),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    regions = {r["region"]: r for r in response.json()["usage"]["regions"]}
+    return regions["s3-1"]["stored_bytes"] if "s3-1" in regions else 0
+
+
+def test_replicating_a_second_snapshot_sends_only_the_changed_chunks(s3_client, s3_daemon):
+    # 8 MiB of random data in a 32 MiB disk; then 100 KiB of it changes, inside one 512 KiB chunk.
+    disk = write_disk(s3_daemon.disks_dir / f"{unique('disk')}.img", 32 << 20, chunks=8, chunk_bytes=1 << 20)
+    response = s3_client.droplets.create({"name": unique("web"), "region": "local-1", "disk": {"path": str(disk)}})
+    assert poll_action(s3_client, response["links"]["actions"][0]["id"])["status"] == "completed"
+    droplet_id = response["droplet"]["id"]
+
+    sent = []
+    for change in (None, 100 << 10):
+        if change:
+            with disk.open("r+b") as f:
+                f.seek(4 << 20)
+                f.write(os.urandom(change))
+        image_id = snapshot(s3_client, droplet_id)
+        before = s3_stored_bytes(s3_daemon)
+        action = s3_client.image_actions.post(image_id, {"type": "transfer", "region": "s3-1"})["action"]
+        assert poll_action(s3_client, action["id"])["status"] == "completed"
+        sent.append(s3_stored_bytes(s3_daemon) - before)
+    first, second = sent
+    assert first >= 8 << 20, f"the first copy holds the 8 MiB of data: {sent}"
+    # The changed 100 KiB lie in one 512 KiB chunk (random bytes: zstd cannot shrink it).
+    assert 100 << 10 <= second <= 600 << 10, f"the second copy sends one chunk: {sent}"
 
 
 def test_a_restore_falls_back_to_the_s3_copy_when_the_local_one_is_damaged(s3_client, s3_daemon):
