@@ -222,6 +222,8 @@ pub fn action(regions: &Regions, a: &Action) -> Value {
             "error": a.error,
             // The image a snapshot action makes, or a restore or create reads.
             "image_id": a.params.get("image_id").cloned().unwrap_or(Value::Null),
+            // The daemon running it, when several share the catalog.
+            "worker": a.worker,
         },
     })
 }

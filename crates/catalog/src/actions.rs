@@ -1,13 +1,13 @@
 //! Actions: every long operation, with its status, progress and outcome. A unique index allows
 //! one running action per resource: that is the lock DigitalOcean clients see as `locked`.
 
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
-use crate::droplets::{json_params, limit};
+use crate::droplets::limit;
 use crate::error::{Context, Error, Result};
 use crate::images::{NewImage, image_in, insert_image};
 use crate::model::{Action, ActionId, ActionStatus, Image, ResourceType, TeamId, json_column, to_json};
+use crate::sql::{self, Row, ToValue, Tx, params};
 use crate::{Catalog, Page, now};
 
 #[derive(Clone, Debug)]
@@ -40,19 +40,17 @@ impl Catalog {
     ) -> Result<(Action, Option<Image>), StartError> {
         self.write(|tx| {
             let running = tx
-                .query_row(
+                .query_opt(
                     "SELECT id, type FROM actions WHERE resource_type = ?1 AND resource_id = ?2 AND status = 'in-progress'",
                     params![new.resource_type, new.resource_id],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
                 )
-                .optional()
                 .context("checking running actions")?;
-            if let Some((action_id, kind)) = running {
+            if let Some(row) = running {
                 return Ok(Err(StartError::Locked {
                     resource_type: new.resource_type,
                     resource_id: new.resource_id.clone(),
-                    action_id,
-                    kind,
+                    action_id: row.get(0)?,
+                    kind: row.get(1)?,
                 }));
             }
             let mut params = new.params.clone();
@@ -66,14 +64,29 @@ impl Catalog {
                 }
                 None => None,
             };
-            tx.execute(
-                "INSERT INTO actions (team_id, type, status, resource_type, resource_id, region, params, started_at)
-                 VALUES (?1, ?2, 'in-progress', ?3, ?4, ?5, ?6, ?7)",
-                params![team, new.kind, new.resource_type, new.resource_id, new.region, to_json(&params), now()],
-            )
-            .context("recording an action")?;
-            let action = action_where(tx, "id = ?1", params![tx.last_insert_rowid()])?
-                .ok_or_else(|| Error::Corrupt("action just recorded".into()))?;
+            let (worker, lease_secs) = self.worker().map(|w| (&w.name, w.lease_secs)).unzip();
+            let id: ActionId = tx
+                .query_one(
+                    "INSERT INTO actions (team_id, type, status, resource_type, resource_id, region, params, started_at,
+                        worker, lease_until)
+                     VALUES (?1, ?2, 'in-progress', ?3, ?4, ?5, ?6, ?7, ?8, unixepoch() + CAST(?9 AS BIGINT))
+                     RETURNING id",
+                    params![
+                        team,
+                        new.kind,
+                        new.resource_type,
+                        new.resource_id,
+                        new.region,
+                        to_json(&params),
+                        now(),
+                        worker,
+                        lease_secs
+                    ],
+                )
+                .context("recording an action")?
+                .get(0)?;
+            let action =
+                action_where(tx, "id = ?1", params![id])?.ok_or_else(|| Error::Corrupt("action just recorded".into()))?;
             Ok(Ok((action, image)))
         })?
     }
@@ -97,41 +110,34 @@ impl Catalog {
         page: Page,
     ) -> Result<(Vec<Action>, u64)> {
         let mut condition = "team_id = ?".to_string();
-        let mut values: Vec<Value> = vec![team.into()];
+        let mut values = vec![team.to_value()];
         if let Some((resource_type, resource_id)) = resource {
             condition.push_str(" AND resource_type = ? AND resource_id = ?");
-            values.push(resource_type.as_str().into());
-            values.push(resource_id.into());
+            values.push(resource_type.to_value());
+            values.push(resource_id.to_value());
         }
         self.read(|tx| {
-            let total: i64 = tx
-                .query_row(
-                    &format!("SELECT count(*) FROM actions WHERE {condition}"),
-                    params_from_iter(json_params(&values)),
-                    |r| r.get(0),
-                )
-                .context("counting actions")?;
+            let total: u64 = tx
+                .query_one(&format!("SELECT count(*) FROM actions WHERE {condition}"), &sql::dynamic(&values))
+                .context("counting actions")?
+                .get(0)?;
             let sql = format!(
                 "SELECT * FROM actions WHERE {condition} ORDER BY id DESC LIMIT {} OFFSET {}",
                 limit(page),
                 page.offset
             );
-            let mut statement = tx.prepare(&sql).context("listing actions")?;
-            let rows =
-                statement.query_map(params_from_iter(json_params(&values)), action_row).context("listing actions")?;
-            let actions = rows.collect::<rusqlite::Result<Vec<_>>>().context("listing actions")?;
-            Ok((actions.into_iter().collect::<Result<Vec<_>>>()?, total as u64))
+            let rows = tx.query(&sql, &sql::dynamic(&values)).context("listing actions")?;
+            Ok((rows.iter().map(action_row).collect::<Result<Vec<_>>>()?, total))
         })
     }
 
     /// Every running action of every team: what a restarted daemon must resume or end.
     pub fn running_actions(&self) -> Result<Vec<Action>> {
         self.read(|tx| {
-            let mut statement = tx
-                .prepare("SELECT * FROM actions WHERE status = 'in-progress' ORDER BY id")
+            let rows = tx
+                .query("SELECT * FROM actions WHERE status = 'in-progress' ORDER BY id", &[])
                 .context("listing running actions")?;
-            let rows = statement.query_map([], action_row).context("listing running actions")?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().context("listing running actions")?.into_iter().collect()
+            rows.iter().map(action_row).collect()
         })
     }
 
@@ -147,8 +153,10 @@ impl Catalog {
     }
 
     /// Ends a running action: completed, or errored with the reason. Ending an action that
-    /// already ended is refused, so a resumed worker and a recovery never both finish it.
+    /// already ended is refused, so a resumed worker and a recovery never both finish it; so is
+    /// ending one that another daemon took over.
     pub fn finish_action(&self, id: ActionId, outcome: std::result::Result<(), String>) -> Result<Action> {
+        let worker = self.worker().map(|w| &w.name);
         self.write(|tx| {
             let (status, error) = match outcome {
                 Ok(()) => (ActionStatus::Completed, None),
@@ -158,29 +166,35 @@ impl Catalog {
                 .execute(
                     "UPDATE actions SET status = ?2, error = ?3, completed_at = ?4,
                         bytes_done = CASE WHEN ?2 = 'completed' THEN bytes_total ELSE bytes_done END
-                     WHERE id = ?1 AND status = 'in-progress'",
-                    params![id, status, error, now()],
+                     WHERE id = ?1 AND status = 'in-progress'
+                       AND (worker IS NULL OR CAST(?5 AS TEXT) IS NULL OR worker = ?5)",
+                    params![id, status, error, now(), worker],
                 )
                 .context("finishing an action")?;
             if changed == 0 {
-                return Err(Error::Conflict(format!("action {id} is not in progress")));
+                let action = action_where(tx, "id = ?1", params![id])?;
+                return Err(match action.and_then(|a| a.worker.filter(|_| a.status == ActionStatus::InProgress)) {
+                    Some(other) => Error::Conflict(format!("action {id} was taken over by {other}")),
+                    None => Error::Conflict(format!("action {id} is not in progress")),
+                });
             }
             action_where(tx, "id = ?1", params![id])?.ok_or_else(|| Error::not_found(format!("action {id}")))
         })
     }
 }
 
-fn action_where(tx: &rusqlite::Transaction, condition: &str, values: impl rusqlite::Params) -> Result<Option<Action>> {
-    tx.query_row(&format!("SELECT * FROM actions WHERE {condition}"), values, action_row)
-        .optional()
+fn action_where(tx: &Tx, condition: &str, values: &[&dyn ToValue]) -> Result<Option<Action>> {
+    tx.query_opt(&format!("SELECT * FROM actions WHERE {condition}"), values)
         .context("reading an action")?
+        .as_ref()
+        .map(action_row)
         .transpose()
 }
 
-fn action_row(row: &Row) -> rusqlite::Result<Result<Action>> {
+fn action_row(row: &Row) -> Result<Action> {
     let id: ActionId = row.get("id")?;
     let params: String = row.get("params")?;
-    let action = Action {
+    Ok(Action {
         id,
         team_id: row.get("team_id")?,
         kind: row.get("type")?,
@@ -188,12 +202,12 @@ fn action_row(row: &Row) -> rusqlite::Result<Result<Action>> {
         resource_type: row.get("resource_type")?,
         resource_id: row.get("resource_id")?,
         region: row.get("region")?,
-        params: Value::Null,
-        bytes_done: row.get::<_, i64>("bytes_done")? as u64,
-        bytes_total: row.get::<_, i64>("bytes_total")? as u64,
+        params: json_column(&params, &format!("parameters of action {id}"))?,
+        bytes_done: row.get("bytes_done")?,
+        bytes_total: row.get("bytes_total")?,
         error: row.get("error")?,
         started_at: row.get("started_at")?,
         completed_at: row.get("completed_at")?,
-    };
-    Ok(json_column(&params, &format!("parameters of action {id}")).map(|params| Action { params, ..action }))
+        worker: row.get("worker")?,
+    })
 }

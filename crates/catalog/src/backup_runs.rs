@@ -3,12 +3,11 @@
 //! two daemons acting on the same run exactly one wins; the other gets `false` and leaves the
 //! run alone. Times are unix seconds on the scheduler's clock, never read here.
 
-use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
-
 use crate::Catalog;
 use crate::backup_stats::{count_failure, count_missed, count_success};
 use crate::error::{Context, Error, Result};
 use crate::model::{ActionId, BackupRun, ImageId, NewRun, ResourceType, RunId, RunStatus, TeamId};
+use crate::sql::{Row, ToValue, Tx, params};
 
 /// A run's columns and its action's outcome, in the order `run_at` reads them, for a query
 /// that joins `backup_runs r` and `actions a`.
@@ -27,11 +26,11 @@ impl Catalog {
     pub fn claim_run(&self, new: &NewRun) -> Result<Option<BackupRun>> {
         self.write(|tx| {
             let inserted = tx
-                .execute(
+                .query_opt(
                     &format!(
                         "INSERT INTO backup_runs (team_id, resource_type, resource_id, window_start, window_end, status,
                             attempts, claimed_by, claimed_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?7) {ON_CLAIMED}"
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?7) {ON_CLAIMED} RETURNING id"
                     ),
                     params![
                         new.team_id,
@@ -44,10 +43,9 @@ impl Catalog {
                     ],
                 )
                 .context("claiming a backup window")?;
-            if inserted == 0 {
-                return Ok(None);
-            }
-            run_in(tx, tx.last_insert_rowid()).map(Some)
+            // No row back: the window was already claimed.
+            let Some(inserted) = inserted else { return Ok(None) };
+            run_in(tx, inserted.get(0)?).map(Some)
         })
     }
 
@@ -131,9 +129,9 @@ impl Catalog {
                 tx,
                 run_id,
                 (RunStatus::Running, expected_attempts),
-                "status = CASE WHEN ?4 IS NULL THEN 'failed' ELSE 'retrying' END, next_attempt_at = ?4,
+                "status = CASE WHEN CAST(?4 AS BIGINT) IS NULL THEN 'failed' ELSE 'retrying' END, next_attempt_at = ?4,
                     failed_attempts = failed_attempts + 1, error = ?5, image_id = NULL,
-                    finished_at = CASE WHEN ?4 IS NULL THEN ?6 END",
+                    finished_at = CASE WHEN CAST(?4 AS BIGINT) IS NULL THEN CAST(?6 AS BIGINT) END",
                 &[&next_attempt_at, &error, &now],
             )?;
             if moved {
@@ -196,22 +194,17 @@ impl Catalog {
         limit: u32,
     ) -> Result<Vec<BackupRun>> {
         self.read(|tx| {
-            let mut statement = tx
-                .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} {FROM_RUNS}
-                     WHERE r.team_id = ?1 AND r.resource_type = ?2 AND r.resource_id = ?3
-                     ORDER BY r.window_start DESC LIMIT ?4"
-                ))
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {RUN_COLUMNS} {FROM_RUNS}
+                         WHERE r.team_id = ?1 AND r.resource_type = ?2 AND r.resource_id = ?3
+                         ORDER BY r.window_start DESC LIMIT ?4"
+                    ),
+                    params![team, resource_type, resource_id, limit],
+                )
                 .context("listing backup runs")?;
-            let rows = statement
-                .query_map(params![team, resource_type, resource_id, limit], |row| run_at(row, 0))
-                .context("listing backup runs")?;
-            Ok(rows
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .context("listing backup runs")?
-                .into_iter()
-                .flatten()
-                .collect())
+            Ok(rows.iter().map(|row| run_at(row, 0)).collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
         })
     }
 
@@ -226,18 +219,19 @@ impl Catalog {
                    AND window_start < (SELECT MAX(l.window_start) FROM backup_runs l
                                        WHERE l.resource_type = backup_runs.resource_type
                                          AND l.resource_id = backup_runs.resource_id)",
-                [before],
+                params![before],
             )
             .context("pruning backup runs")
+            .map(|n| n as usize)
         })
     }
 }
 
 /// Applies `set` (whose parameters start at `?4`) to run `id` if it is still `from`: in that
 /// status with that many attempts. False if it has moved on; an error if it does not exist.
-fn transition(tx: &Transaction, id: RunId, from: (RunStatus, u32), set: &str, values: &[&dyn ToSql]) -> Result<bool> {
+fn transition(tx: &Tx, id: RunId, from: (RunStatus, u32), set: &str, values: &[&dyn ToValue]) -> Result<bool> {
     let (status, attempts) = from;
-    let mut all: Vec<&dyn ToSql> = vec![&id, &status, &attempts];
+    let mut all: Vec<&dyn ToValue> = vec![&id, &status, &attempts];
     all.extend_from_slice(values);
     let changed = tx
         .execute(
@@ -251,20 +245,22 @@ fn transition(tx: &Transaction, id: RunId, from: (RunStatus, u32), set: &str, va
     Ok(changed == 1)
 }
 
-fn run_in(tx: &Transaction, id: RunId) -> Result<BackupRun> {
-    tx.query_row(&format!("SELECT {RUN_COLUMNS} {FROM_RUNS} WHERE r.id = ?1"), [id], |row| run_at(row, 0))
-        .optional()
-        .context("reading a backup run")?
+fn run_in(tx: &Tx, id: RunId) -> Result<BackupRun> {
+    let row = tx
+        .query_opt(&format!("SELECT {RUN_COLUMNS} {FROM_RUNS} WHERE r.id = ?1"), params![id])
+        .context("reading a backup run")?;
+    row.as_ref()
+        .map(|row| run_at(row, 0))
+        .transpose()?
         .flatten()
         .ok_or_else(|| Error::not_found(format!("backup run {id}")))
 }
 
 /// Reads the run whose `RUN_COLUMNS` start at column `first`; `None` when its id is NULL (a
 /// resource without runs, through a left join).
-pub(crate) fn run_at(row: &Row, first: usize) -> rusqlite::Result<Option<BackupRun>> {
+pub(crate) fn run_at(row: &Row, first: usize) -> Result<Option<BackupRun>> {
     let at = |n: usize| first + n;
-    let Some(id) = row.get::<_, Option<RunId>>(at(0))? else { return Ok(None) };
-    let bytes = |n: usize| row.get::<_, Option<i64>>(at(n)).map(|b| b.map(|b| b as u64));
+    let Some(id) = row.get::<Option<RunId>>(at(0))? else { return Ok(None) };
     Ok(Some(BackupRun {
         id,
         team_id: row.get(at(1))?,
@@ -284,8 +280,8 @@ pub(crate) fn run_at(row: &Row, first: usize) -> rusqlite::Result<Option<BackupR
         taken_at: row.get(at(15))?,
         finished_at: row.get(at(16))?,
         duration_secs: row.get(at(17))?,
-        size_bytes: bytes(18)?,
-        stored_bytes: bytes(19)?,
+        size_bytes: row.get(at(18))?,
+        stored_bytes: row.get(at(19))?,
         action_status: row.get(at(20))?,
         action_error: row.get(at(21))?,
     }))

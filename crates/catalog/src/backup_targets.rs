@@ -2,12 +2,11 @@
 //! latest run and how that run's action stands. One query per resource kind, whatever the
 //! number of resources (each latest run is found through the runs' unique key).
 
-use rusqlite::Row;
-
 use crate::Catalog;
 use crate::backup_runs::{RUN_COLUMNS, run_at};
 use crate::error::{Context, Result};
 use crate::model::{BackupTarget, ResourceType, json_column};
+use crate::sql::{Row, params};
 
 /// The target's own columns, before the run's.
 const TARGET_COLUMNS: usize = 6;
@@ -22,12 +21,11 @@ impl Catalog {
         self.read(|tx| {
             let mut targets = Vec::new();
             for (resource_type, sql) in &kinds {
-                let what = format!("listing {resource_type}s with backups on");
-                let mut statement = tx.prepare_cached(sql).context(&what)?;
-                let rows =
-                    statement.query_map([resource_type], |row| target_row(row, *resource_type)).context(&what)?;
-                for target in rows {
-                    targets.push(target.context(&what)??);
+                let rows = tx
+                    .query(sql, params![resource_type])
+                    .context(&format!("listing {resource_type}s with backups on"))?;
+                for row in &rows {
+                    targets.push(target_row(row, *resource_type)?);
                 }
             }
             Ok(targets)
@@ -49,22 +47,18 @@ fn targets_sql(table: &str, id: &str, order: &str) -> String {
     )
 }
 
-/// Reads a row; the policy's JSON is checked after the row is read, so a damaged one is
-/// reported as such instead of as a SQLite type error.
-fn target_row(row: &Row, resource_type: ResourceType) -> rusqlite::Result<Result<BackupTarget>> {
+fn target_row(row: &Row, resource_type: ResourceType) -> Result<BackupTarget> {
+    let resource_id: String = row.get(1)?;
     let policy: Option<String> = row.get(4)?;
-    let target = BackupTarget {
+    let what = format!("backup policy of {resource_type} {resource_id}");
+    Ok(BackupTarget {
         team_id: row.get(0)?,
         resource_type,
-        resource_id: row.get(1)?,
+        resource_id,
         name: row.get(2)?,
         region: row.get(3)?,
-        policy: None,
+        policy: policy.map(|p| json_column(&p, &what)).transpose()?,
         backups_since: row.get(5)?,
         last_run: run_at(row, TARGET_COLUMNS)?,
-    };
-    Ok(policy
-        .map(|p| json_column(&p, &format!("backup policy of {resource_type} {}", target.resource_id)))
-        .transpose()
-        .map(|policy| BackupTarget { policy, ..target }))
+    })
 }

@@ -1,10 +1,10 @@
 //! Droplets: the machines drydock protects.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::Value;
 
 use crate::error::{Context, Error, Result};
 use crate::model::{Disk, Droplet, DropletId, DropletStatus, NewDroplet, TeamId, json_column, string_list, to_json};
+use crate::sql::{self, Row, ToValue, Tx, params};
 use crate::{Catalog, Page, now};
 
 const SELECT: &str = "SELECT d.*,
@@ -35,33 +35,34 @@ pub struct DropletFilter {
 impl Catalog {
     pub fn insert_droplet(&self, team: TeamId, new: &NewDroplet) -> Result<Droplet> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO droplets (team_id, name, region, disk_path, disk_format, disk_bytes, power, status,
-                    size_slug, memory_mb, vcpus, tags, backups_enabled, backup_policy, backups_since, image_id,
-                    created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                params![
-                    team,
-                    new.name,
-                    new.region,
-                    new.disk.path,
-                    new.disk.format,
-                    new.disk.size_bytes as i64,
-                    to_json(&new.power),
-                    new.status,
-                    new.size_slug,
-                    new.memory_mb,
-                    new.vcpus,
-                    to_json(&new.tags),
-                    new.backups_enabled,
-                    new.backup_policy.as_ref().map(to_json),
-                    new.backups_since.filter(|_| new.backups_enabled),
-                    new.image_id,
-                    now()
-                ],
-            )
-            .context("registering a droplet")?;
-            let id = tx.last_insert_rowid();
+            let id: DropletId = tx
+                .query_one(
+                    "INSERT INTO droplets (team_id, name, region, disk_path, disk_format, disk_bytes, power, status,
+                        size_slug, memory_mb, vcpus, tags, backups_enabled, backup_policy, backups_since, image_id,
+                        created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING id",
+                    params![
+                        team,
+                        new.name,
+                        new.region,
+                        new.disk.path,
+                        new.disk.format,
+                        new.disk.size_bytes as i64,
+                        to_json(&new.power),
+                        new.status,
+                        new.size_slug,
+                        new.memory_mb,
+                        new.vcpus,
+                        to_json(&new.tags),
+                        new.backups_enabled,
+                        new.backup_policy.as_ref().map(to_json),
+                        new.backups_since.filter(|_| new.backups_enabled),
+                        new.image_id,
+                        now()
+                    ],
+                )
+                .context("registering a droplet")?
+                .get(0)?;
             set_tags(tx, id, &new.tags)?;
             droplet_in(tx, team, id)
         })
@@ -73,30 +74,24 @@ impl Catalog {
 
     pub fn droplets(&self, team: TeamId, filter: &DropletFilter, page: Page) -> Result<(Vec<Droplet>, u64)> {
         let mut conditions = vec!["d.team_id = ?".to_string()];
-        let mut values: Vec<Value> = vec![team.into()];
+        let mut values = vec![team.to_value()];
         if let Some(tag) = &filter.tag {
             conditions.push("d.id IN (SELECT droplet_id FROM droplet_tags WHERE tag = ?)".into());
-            values.push(tag.as_str().into());
+            values.push(tag.to_value());
         }
         if let Some(name) = &filter.name {
             conditions.push("lower(d.name) = lower(?)".into());
-            values.push(name.as_str().into());
+            values.push(name.to_value());
         }
         let condition = conditions.join(" AND ");
         self.read(|tx| {
-            let total: i64 = tx
-                .query_row(
-                    &format!("SELECT count(*) FROM droplets d WHERE {condition}"),
-                    params_from_iter(json_params(&values)),
-                    |r| r.get(0),
-                )
-                .context("counting droplets")?;
+            let total: u64 = tx
+                .query_one(&format!("SELECT count(*) FROM droplets d WHERE {condition}"), &sql::dynamic(&values))
+                .context("counting droplets")?
+                .get(0)?;
             let sql = format!("{SELECT} WHERE {condition} ORDER BY d.id LIMIT {} OFFSET {}", limit(page), page.offset);
-            let mut statement = tx.prepare(&sql).context("listing droplets")?;
-            let rows =
-                statement.query_map(params_from_iter(json_params(&values)), droplet_row).context("listing droplets")?;
-            let droplets = rows.collect::<rusqlite::Result<Vec<_>>>().context("listing droplets")?;
-            Ok((droplets.into_iter().collect::<Result<Vec<_>>>()?, total as u64))
+            let rows = tx.query(&sql, &sql::dynamic(&values)).context("listing droplets")?;
+            Ok((rows.iter().map(droplet_row).collect::<Result<Vec<_>>>()?, total))
         })
     }
 
@@ -108,7 +103,7 @@ impl Catalog {
             if droplet.locked {
                 return Err(Error::Conflict(format!("droplet {id} is locked by a running action")));
             }
-            tx.execute("DELETE FROM droplets WHERE id = ?1", [id]).context("deleting a droplet")?;
+            tx.execute("DELETE FROM droplets WHERE id = ?1", params![id]).context("deleting a droplet")?;
             Ok(())
         })
     }
@@ -138,11 +133,11 @@ impl Catalog {
         self.update_droplet(team, id, SET_BACKUPS, params![enabled, policy.map(to_json), now])
     }
 
-    fn update_droplet(&self, team: TeamId, id: DropletId, set: &str, values: &[&dyn rusqlite::ToSql]) -> Result<()> {
+    fn update_droplet(&self, team: TeamId, id: DropletId, set: &str, values: &[&dyn ToValue]) -> Result<()> {
         self.write(|tx| {
             let n = values.len();
             let sql = format!("UPDATE droplets SET {set} WHERE id = ?{} AND team_id = ?{}", n + 1, n + 2);
-            let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
+            let mut all: Vec<&dyn ToValue> = values.to_vec();
             all.push(&id);
             all.push(&team);
             let changed = tx.execute(&sql, all.as_slice()).context("updating a droplet")?;
@@ -151,18 +146,22 @@ impl Catalog {
     }
 }
 
-pub(crate) fn droplet_in(tx: &Transaction, team: TeamId, id: DropletId) -> Result<Droplet> {
-    tx.query_row(&format!("{SELECT} WHERE d.id = ?1 AND d.team_id = ?2"), params![id, team], droplet_row)
-        .optional()
+pub(crate) fn droplet_in(tx: &Tx, team: TeamId, id: DropletId) -> Result<Droplet> {
+    let row = tx
+        .query_opt(&format!("{SELECT} WHERE d.id = ?1 AND d.team_id = ?2"), params![id, team])
         .context("reading a droplet")?
-        .ok_or_else(|| Error::not_found(format!("droplet {id}")))?
+        .ok_or_else(|| Error::not_found(format!("droplet {id}")))?;
+    droplet_row(&row)
 }
 
-fn set_tags(tx: &Transaction, id: DropletId, tags: &[String]) -> Result<()> {
-    tx.execute("DELETE FROM droplet_tags WHERE droplet_id = ?1", [id]).context("tagging a droplet")?;
+fn set_tags(tx: &Tx, id: DropletId, tags: &[String]) -> Result<()> {
+    tx.execute("DELETE FROM droplet_tags WHERE droplet_id = ?1", params![id]).context("tagging a droplet")?;
     for tag in tags {
-        tx.execute("INSERT OR IGNORE INTO droplet_tags (droplet_id, tag) VALUES (?1, ?2)", params![id, tag])
-            .context("tagging a droplet")?;
+        tx.execute(
+            "INSERT INTO droplet_tags (droplet_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![id, tag],
+        )
+        .context("tagging a droplet")?;
     }
     Ok(())
 }
@@ -171,24 +170,11 @@ pub(crate) fn limit(page: Page) -> i64 {
     page.limit.min(i64::MAX as u64) as i64
 }
 
-pub(crate) fn json_params(values: &[Value]) -> Vec<rusqlite::types::Value> {
-    values
-        .iter()
-        .map(|v| match v {
-            Value::Number(n) => rusqlite::types::Value::Integer(n.as_i64().unwrap_or_default()),
-            Value::String(s) => rusqlite::types::Value::Text(s.clone()),
-            other => rusqlite::types::Value::Text(other.to_string()),
-        })
-        .collect()
-}
-
 pub(crate) fn id_list<T: std::str::FromStr>(text: Option<String>) -> Vec<T> {
     text.map(|t| t.split(',').filter_map(|s| s.parse().ok()).collect()).unwrap_or_default()
 }
 
-/// Reads a row; JSON columns are checked after the row is read, so a damaged value is reported
-/// as such instead of as a SQLite type error.
-fn droplet_row(row: &Row) -> rusqlite::Result<Result<Droplet>> {
+fn droplet_row(row: &Row) -> Result<Droplet> {
     let id: DropletId = row.get("id")?;
     let power: String = row.get("power")?;
     let tags: String = row.get("tags")?;
@@ -199,25 +185,21 @@ fn droplet_row(row: &Row) -> rusqlite::Result<Result<Droplet>> {
     snapshot_ids.sort_unstable();
     backup_ids.sort_unstable();
     volume_ids.sort_unstable();
-    let disk = Disk {
-        path: row.get("disk_path")?,
-        format: row.get("disk_format")?,
-        size_bytes: row.get::<_, i64>("disk_bytes")? as u64,
-    };
-    let partial = Droplet {
+    let what = |field: &str| format!("{field} of droplet {id}");
+    Ok(Droplet {
         id,
         team_id: row.get("team_id")?,
         name: row.get("name")?,
         region: row.get("region")?,
-        disk,
-        power: Value::Null,
+        disk: Disk { path: row.get("disk_path")?, format: row.get("disk_format")?, size_bytes: row.get("disk_bytes")? },
+        power: json_column(&power, &what("power driver"))?,
         status: row.get("status")?,
         size_slug: row.get("size_slug")?,
         memory_mb: row.get("memory_mb")?,
         vcpus: row.get("vcpus")?,
-        tags: Vec::new(),
+        tags: string_list(&tags, &what("tags"))?,
         backups_enabled: row.get("backups_enabled")?,
-        backup_policy: None,
+        backup_policy: policy.map(|p| json_column(&p, &what("backup policy"))).transpose()?,
         backups_since: row.get("backups_since")?,
         image_id: row.get("image_id")?,
         created_at: row.get("created_at")?,
@@ -225,14 +207,5 @@ fn droplet_row(row: &Row) -> rusqlite::Result<Result<Droplet>> {
         snapshot_ids,
         backup_ids,
         volume_ids,
-    };
-    Ok((|| {
-        let what = |field: &str| format!("{field} of droplet {id}");
-        Ok(Droplet {
-            power: json_column(&power, &what("power driver"))?,
-            tags: string_list(&tags, &what("tags"))?,
-            backup_policy: policy.map(|p| json_column(&p, &what("backup policy"))).transpose()?,
-            ..partial
-        })
-    })())
+    })
 }

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::sql::DbError;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,15 +12,19 @@ pub enum Error {
     /// The request conflicts with the catalog's state (a name taken, a resource locked).
     #[error("{0}")]
     Conflict(String),
+    /// The database failed (or could not be reached) while the catalog was doing `context`.
     #[error("catalog {context}: {source}")]
-    Sqlite {
+    Database {
         context: String,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("catalog holds an unreadable {0}")]
     Corrupt(String),
+    /// The database URL cannot be used.
+    #[error("catalog configuration: {0}")]
+    Config(String),
 }
 
 impl Error {
@@ -27,13 +33,13 @@ impl Error {
     }
 }
 
-/// Adds what the catalog was doing to a SQLite error.
+/// Adds what the catalog was doing to a database error.
 pub(crate) trait Context<T> {
     fn context(self, what: &str) -> Result<T>;
 }
 
-impl<T> Context<T> for std::result::Result<T, rusqlite::Error> {
+impl<T, E: Into<DbError>> Context<T> for std::result::Result<T, E> {
     fn context(self, what: &str) -> Result<T> {
-        self.map_err(|source| Error::Sqlite { context: what.to_string(), source })
+        self.map_err(|e| Error::Database { context: what.to_string(), source: e.into() })
     }
 }

@@ -1,11 +1,9 @@
 //! Images: snapshots and backups of droplets and volumes, and where their copies are.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
-use serde_json::Value;
-
-use crate::droplets::{json_params, limit};
+use crate::droplets::limit;
 use crate::error::{Context, Error, Result};
-use crate::model::{Image, ImageCopy, ImageId, ImageStatus, ImageType, ResourceType, TeamId, string_list, to_json};
+use crate::model::{Image, ImageCopy, ImageId, ImageType, ResourceType, TeamId, string_list, to_json};
+use crate::sql::{self, Row, ToValue, Tx, params};
 use crate::{Catalog, Page, now, utc_seconds};
 
 /// The columns `image_row` reads, in its order. It reads them by position: looking each one up
@@ -49,35 +47,35 @@ impl Catalog {
     /// A volume snapshot by its UUID (or any image by its UUID).
     pub fn image_by_uuid(&self, team: TeamId, uuid: &str) -> Result<Image> {
         self.read(|tx| {
-            tx.query_row(
-                &format!("{SELECT} WHERE i.uuid = ?1 AND i.team_id = ?2 AND i.status = 'available'"),
-                params![uuid, team],
-                image_row,
-            )
-            .optional()
-            .context("reading an image")?
-            .ok_or_else(|| Error::not_found(format!("snapshot {uuid}")))?
+            let row = tx
+                .query_opt(
+                    &format!("{SELECT} WHERE i.uuid = ?1 AND i.team_id = ?2 AND i.status = 'available'"),
+                    params![uuid, team],
+                )
+                .context("reading an image")?
+                .ok_or_else(|| Error::not_found(format!("snapshot {uuid}")))?;
+            image_row(&row)
         })
     }
 
     pub fn images(&self, team: TeamId, filter: &ImageFilter, page: Page) -> Result<(Vec<Image>, u64)> {
         let mut conditions = vec!["i.team_id = ?".to_string(), "i.status = 'available'".to_string()];
-        let mut values: Vec<Value> = vec![team.into()];
+        let mut values = vec![team.to_value()];
         if let Some(kind) = filter.kind {
             conditions.push("i.type = ?".into());
-            values.push(kind.as_str().into());
+            values.push(kind.to_value());
         }
         if let Some(resource_type) = filter.resource_type {
             conditions.push("i.resource_type = ?".into());
-            values.push(resource_type.as_str().into());
+            values.push(resource_type.to_value());
         }
         if let Some(resource_id) = &filter.resource_id {
             conditions.push("i.resource_id = ?".into());
-            values.push(resource_id.as_str().into());
+            values.push(resource_id.to_value());
         }
         if let Some(tag) = &filter.tag {
             conditions.push("EXISTS (SELECT 1 FROM json_each(i.tags) WHERE json_each.value = ?)".into());
-            values.push(tag.as_str().into());
+            values.push(tag.to_value());
         }
         let condition = conditions.join(" AND ");
         // The page's ids are chosen first, in a subquery that needs only an index on the
@@ -91,26 +89,20 @@ impl Catalog {
              ORDER BY i.id",
             limit(page)
         );
-        let mut page_values = json_params(&values);
-        page_values.push(rusqlite::types::Value::Integer(page.offset.min(i64::MAX as u64) as i64));
+        let offset = (page.offset.min(i64::MAX as u64) as i64).to_value();
+        let page_values = [values.as_slice(), &[offset]].concat();
         self.read(|tx| {
-            let total: i64 = tx
-                .prepare_cached(&count_sql)
-                .and_then(|mut statement| statement.query_row(params_from_iter(json_params(&values)), |r| r.get(0)))
-                .context("counting images")?;
-            let mut statement = tx.prepare_cached(&page_sql).context("listing images")?;
-            let rows = statement.query_map(params_from_iter(page_values), image_row).context("listing images")?;
-            let images = rows.collect::<rusqlite::Result<Vec<_>>>().context("listing images")?;
-            Ok((images.into_iter().collect::<Result<Vec<_>>>()?, total as u64))
+            let total: u64 = tx.query_one(&count_sql, &sql::dynamic(&values)).context("counting images")?.get(0)?;
+            let rows = tx.query(&page_sql, &sql::dynamic(&page_values)).context("listing images")?;
+            Ok((rows.iter().map(image_row).collect::<Result<Vec<_>>>()?, total))
         })
     }
 
     /// Every image of every team, pending ones included: for checks against the repositories.
     pub fn all_images(&self) -> Result<Vec<Image>> {
         self.read(|tx| {
-            let mut statement = tx.prepare(&format!("{SELECT} ORDER BY i.id")).context("listing images")?;
-            let rows = statement.query_map([], image_row).context("listing images")?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().context("listing images")?.into_iter().collect()
+            let rows = tx.query(&format!("{SELECT} ORDER BY i.id"), &[]).context("listing images")?;
+            rows.iter().map(image_row).collect()
         })
     }
 
@@ -130,11 +122,19 @@ impl Catalog {
         self.write(|tx| insert_copy(tx, id, copy))
     }
 
-    /// Forgets a pending image whose action failed.
+    /// Forgets a pending image whose action failed. An image whose action another daemon took
+    /// over stays: that daemon is making it (see `leases`).
     pub fn discard_pending_image(&self, id: ImageId) -> Result<()> {
+        let worker = self.worker().map(|w| &w.name);
         self.write(|tx| {
-            tx.execute("DELETE FROM images WHERE id = ?1 AND status = 'pending'", [id])
-                .context("discarding an image")?;
+            tx.execute(
+                "DELETE FROM images WHERE id = ?1 AND status = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.status = 'in-progress'
+                                     AND a.worker IS NOT NULL AND a.worker <> ?2
+                                     AND CAST(json_extract(a.params, '$.image_id') AS BIGINT) = ?1)",
+                params![id, worker],
+            )
+            .context("discarding an image")?;
             Ok(())
         })
     }
@@ -147,18 +147,18 @@ impl Catalog {
             // Locked by an action on the image (a transfer) or one reading it (a restore, a
             // new droplet or volume made from it).
             let locked: bool = tx
-                .query_row(
+                .query_one(
                     "SELECT EXISTS (SELECT 1 FROM actions WHERE status = 'in-progress'
                         AND ((resource_type = 'image' AND resource_id = ?1)
                              OR json_extract(params, '$.image_id') = ?2))",
                     params![id.to_string(), id],
-                    |r| r.get(0),
                 )
-                .context("checking an image's actions")?;
+                .context("checking an image's actions")?
+                .get(0)?;
             if locked {
                 return Err(Error::Conflict(format!("image {id} is locked by a running action")));
             }
-            tx.execute("DELETE FROM images WHERE id = ?1", [id]).context("deleting an image")?;
+            tx.execute("DELETE FROM images WHERE id = ?1", params![id]).context("deleting an image")?;
             Ok(image)
         })
     }
@@ -201,13 +201,14 @@ impl Catalog {
     pub fn convert_image(&self, team: TeamId, id: ImageId) -> Result<()> {
         self.write(|tx| {
             image_in(tx, team, id)?;
-            tx.execute("UPDATE images SET type = 'snapshot' WHERE id = ?1", [id]).context("converting an image")?;
+            tx.execute("UPDATE images SET type = 'snapshot' WHERE id = ?1", params![id])
+                .context("converting an image")?;
             Ok(())
         })
     }
 }
 
-pub(crate) fn insert_image(tx: &Transaction, team: TeamId, new: &NewImage) -> Result<ImageId> {
+pub(crate) fn insert_image(tx: &Tx, team: TeamId, new: &NewImage) -> Result<ImageId> {
     // Any RFC 3339 time is stored in the one form, so backups sort by the time they were taken.
     let created_at = match &new.created_at {
         None => now(),
@@ -216,9 +217,9 @@ pub(crate) fn insert_image(tx: &Transaction, team: TeamId, new: &NewImage) -> Re
             .map(utc_seconds)
             .map_err(|_| Error::Conflict(format!("image {} has the time {text:?}, which is not RFC 3339", new.name)))?,
     };
-    tx.execute(
+    tx.query_one(
         "INSERT INTO images (uuid, team_id, name, type, resource_type, resource_id, status, size_bytes, tags, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9) RETURNING id",
         params![
             uuid::Uuid::new_v4().to_string(),
             team,
@@ -231,19 +232,20 @@ pub(crate) fn insert_image(tx: &Transaction, team: TeamId, new: &NewImage) -> Re
             created_at
         ],
     )
-    .context("storing an image")?;
-    Ok(tx.last_insert_rowid())
+    .context("storing an image")?
+    .get(0)
 }
 
 /// Any image of the team, pending or not.
-pub(crate) fn image_in(tx: &Transaction, team: TeamId, id: ImageId) -> Result<Image> {
-    tx.query_row(&format!("{SELECT} WHERE i.id = ?1 AND i.team_id = ?2"), params![id, team], image_row)
-        .optional()
+pub(crate) fn image_in(tx: &Tx, team: TeamId, id: ImageId) -> Result<Image> {
+    let row = tx
+        .query_opt(&format!("{SELECT} WHERE i.id = ?1 AND i.team_id = ?2"), params![id, team])
         .context("reading an image")?
-        .ok_or_else(|| Error::not_found(format!("image {id}")))?
+        .ok_or_else(|| Error::not_found(format!("image {id}")))?;
+    image_row(&row)
 }
 
-fn insert_copy(tx: &Transaction, id: ImageId, copy: &ImageCopy) -> Result<()> {
+fn insert_copy(tx: &Tx, id: ImageId, copy: &ImageCopy) -> Result<()> {
     tx.execute(
         "INSERT INTO image_copies (image_id, region, snapshot_id) VALUES (?1, ?2, ?3)
          ON CONFLICT(image_id, region) DO UPDATE SET snapshot_id = excluded.snapshot_id",
@@ -253,7 +255,7 @@ fn insert_copy(tx: &Transaction, id: ImageId, copy: &ImageCopy) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
+pub(crate) fn image_row(row: &Row) -> Result<Image> {
     let id: ImageId = row.get(0)?;
     let tags: String = row.get(12)?;
     let copies: Option<String> = row.get(14)?;
@@ -264,7 +266,7 @@ pub(crate) fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
         .map(|(region, snapshot_id)| ImageCopy { region: region.to_string(), snapshot_id: snapshot_id.to_string() })
         .collect();
     copies.sort_by(|a, b| a.region.cmp(&b.region));
-    let image = Image {
+    Ok(Image {
         id,
         uuid: row.get(1)?,
         team_id: row.get(2)?,
@@ -272,17 +274,16 @@ pub(crate) fn image_row(row: &Row) -> rusqlite::Result<Result<Image>> {
         kind: row.get(4)?,
         resource_type: row.get(5)?,
         resource_id: row.get(6)?,
-        status: row.get::<_, ImageStatus>(7)?,
+        status: row.get(7)?,
         description: row.get(8)?,
         distribution: row.get(9)?,
-        size_bytes: row.get::<_, i64>(10)? as u64,
-        stored_bytes: row.get::<_, i64>(11)? as u64,
-        tags: Vec::new(),
+        size_bytes: row.get(10)?,
+        stored_bytes: row.get(11)?,
+        tags: string_list(&tags, &format!("tags of image {id}"))?,
         created_at: row.get(13)?,
         expires_at: row.get(15)?,
         copies,
-    };
-    Ok(string_list(&tags, &format!("tags of image {id}")).map(|tags| Image { tags, ..image }))
+    })
 }
 
 /// An image found in a repository but not in the catalog, as its snapshot's tags describe it.
@@ -311,8 +312,9 @@ impl Catalog {
             )
             .context("recreating a team")?;
             let team: TeamId = tx
-                .query_row("SELECT id FROM teams WHERE uuid = ?1", [&image.team_uuid], |r| r.get(0))
-                .context("reading a team")?;
+                .query_one("SELECT id FROM teams WHERE uuid = ?1", params![image.team_uuid])
+                .context("reading a team")?
+                .get(0)?;
             tx.execute(
                 "INSERT INTO images (id, uuid, team_id, name, type, resource_type, resource_id, status, size_bytes,
                     stored_bytes, created_at)
@@ -331,6 +333,15 @@ impl Catalog {
                 ],
             )
             .context("recovering an image")?;
+            if tx.is_postgres() {
+                // An id given explicitly does not advance the identity sequence: move it past
+                // the recovered id, as SQLite's AUTOINCREMENT does on its own.
+                tx.query_one(
+                    "SELECT setval(pg_get_serial_sequence('images', 'id'), (SELECT MAX(id) FROM images))",
+                    &[],
+                )
+                .context("advancing the image ids")?;
+            }
             insert_copy(tx, image.image_id, copy)
         })
     }
@@ -343,7 +354,7 @@ impl Catalog {
             tx.execute(
                 "DELETE FROM images WHERE id = ?1 AND status = 'available'
                     AND NOT EXISTS (SELECT 1 FROM image_copies WHERE image_id = ?1)",
-                [id],
+                params![id],
             )
             .context("removing an image without copies")?;
             Ok(())
@@ -354,7 +365,7 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewAction;
+    use crate::{ImageStatus, NewAction};
 
     /// An image taken the way a snapshot action takes it; left pending unless `finish`.
     fn take(catalog: &Catalog, team: TeamId, kind: ImageType, resource: (ResourceType, &str), finish: bool) -> ImageId {

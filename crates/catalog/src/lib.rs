@@ -5,10 +5,10 @@
 //! remembers what the repositories cannot (power drivers, policies, running actions). It can be
 //! rebuilt from the repositories' snapshot tags (see `drydock-jobs`' consistency check).
 //!
-//! SQLite in WAL mode: one writer connection behind a mutex, a few reader connections beside
-//! it, so reads never wait for a write. Every function the API serves takes a team: nothing of
-//! one team is visible to another. The daemon's own functions (the scheduler's targets and runs,
-//! backup statistics, retention, workers' actions) see every team.
+//! SQLite by default; PostgreSQL when several daemons share one catalog (see `sql`). Every
+//! function the API serves takes a team: nothing of one team is visible to another. The
+//! daemon's own functions (the scheduler's targets and runs, backup statistics, retention,
+//! workers' actions) see every team.
 
 mod actions;
 mod backup_runs;
@@ -18,9 +18,11 @@ mod db;
 mod droplets;
 mod error;
 mod images;
+mod leases;
 mod migrate;
 mod model;
 mod retention;
+mod sql;
 mod teams;
 mod volumes;
 
@@ -30,6 +32,7 @@ pub use droplets::DropletFilter;
 pub use error::{Error, Result};
 pub use images::{ImageFilter, NewImage, RecoveredImage};
 pub use model::*;
+pub use sql::DbError;
 pub use teams::NewToken;
 
 /// Now, as DigitalOcean writes times: RFC 3339 in UTC, to the second.

@@ -41,18 +41,15 @@ macro_rules! text_enum {
             }
         }
 
-        impl rusqlite::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(self.as_str().into())
+        impl $crate::sql::ToValue for $name {
+            fn to_value(&self) -> $crate::sql::Value {
+                $crate::sql::Value::Text(self.as_str().to_string())
             }
         }
 
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-                let text = value.as_str()?;
-                $name::parse(text).ok_or_else(|| rusqlite::types::FromSqlError::Other(
-                    format!("unknown {} {text:?}", stringify!($name)).into(),
-                ))
+        impl $crate::sql::FromValue for $name {
+            fn from_value(value: &$crate::sql::Value) -> Option<Self> {
+                <String as $crate::sql::FromValue>::from_value(value).and_then(|text| $name::parse(&text))
             }
         }
     };
@@ -257,6 +254,8 @@ pub struct Action {
     pub error: Option<String>,
     pub started_at: String,
     pub completed_at: Option<String>,
+    /// The daemon running it, on a catalog several daemons share.
+    pub worker: Option<String>,
 }
 
 /// One backup window of one resource: the row whose insertion claimed it, and what its

@@ -1,10 +1,10 @@
 //! Teams and their API tokens.
 
 use ring::rand::SecureRandom;
-use rusqlite::{OptionalExtension, Row, params};
 
 use crate::error::{Context, Error, Result};
 use crate::model::{Team, TeamId, Token};
+use crate::sql::{Row, params};
 use crate::{Catalog, now};
 
 /// DigitalOcean's prefix for personal access tokens; clients and secret scanners know it.
@@ -26,16 +26,17 @@ impl Catalog {
                 params![uuid::Uuid::new_v4().to_string(), name, now()],
             )
             .context("creating a team")?;
-            tx.query_row("SELECT * FROM teams WHERE name = ?1", [name], team_row).context("reading a team")
+            team_row(&tx.query_one("SELECT * FROM teams WHERE name = ?1", params![name]).context("reading a team")?)
         })
     }
 
     pub fn team(&self, id: TeamId) -> Result<Team> {
         self.read(|tx| {
-            tx.query_row("SELECT * FROM teams WHERE id = ?1", [id], team_row)
-                .optional()
+            let row = tx
+                .query_opt("SELECT * FROM teams WHERE id = ?1", params![id])
                 .context("reading a team")?
-                .ok_or_else(|| Error::not_found(format!("team {id}")))
+                .ok_or_else(|| Error::not_found(format!("team {id}")))?;
+            team_row(&row)
         })
     }
 
@@ -44,13 +45,14 @@ impl Catalog {
         ring::rand::SystemRandom::new().fill(&mut secret_bytes).expect("the system has randomness");
         let secret = format!("{TOKEN_PREFIX}{}", hex(&secret_bytes));
         let token = self.write(|tx| {
-            tx.execute(
-                "INSERT INTO tokens (team_id, name, secret_sha256, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![team, name, secret_hash(&secret), scopes.join(" "), now()],
-            )
-            .context("storing a token")?;
-            tx.query_row("SELECT * FROM tokens WHERE id = ?1", [tx.last_insert_rowid()], token_row)
-                .context("reading a token")
+            let row = tx
+                .query_one(
+                    "INSERT INTO tokens (team_id, name, secret_sha256, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     RETURNING *",
+                    params![team, name, secret_hash(&secret), scopes.join(" "), now()],
+                )
+                .context("storing a token")?;
+            token_row(&row)
         })?;
         Ok(NewToken { token, secret })
     }
@@ -59,34 +61,29 @@ impl Catalog {
     pub fn authenticate(&self, secret: &str) -> Result<Option<(Team, Token)>> {
         let hash = secret_hash(secret);
         self.read(|tx| {
-            let token = tx
-                .query_row("SELECT * FROM tokens WHERE secret_sha256 = ?1 AND revoked_at IS NULL", [hash], token_row)
-                .optional()
+            let row = tx
+                .query_opt("SELECT * FROM tokens WHERE secret_sha256 = ?1 AND revoked_at IS NULL", params![hash])
                 .context("looking up a token")?;
-            let Some(token) = token else { return Ok(None) };
-            let team = tx
-                .query_row("SELECT * FROM teams WHERE id = ?1", [token.team_id], team_row)
-                .context("reading a team")?;
-            Ok(Some((team, token)))
+            let Some(token) = row.as_ref().map(token_row).transpose()? else { return Ok(None) };
+            let team =
+                tx.query_one("SELECT * FROM teams WHERE id = ?1", params![token.team_id]).context("reading a team")?;
+            Ok(Some((team_row(&team)?, token)))
         })
     }
 
     /// Valid tokens of all teams: none means the daemon has never been used.
     pub fn token_count(&self) -> Result<u64> {
         self.read(|tx| {
-            tx.query_row("SELECT count(*) FROM tokens WHERE revoked_at IS NULL", [], |r| r.get::<_, i64>(0))
-                .context("counting tokens")
-                .map(|n| n as u64)
+            tx.query_one("SELECT count(*) FROM tokens WHERE revoked_at IS NULL", &[]).context("counting tokens")?.get(0)
         })
     }
 
     pub fn tokens(&self, team: TeamId) -> Result<Vec<Token>> {
         self.read(|tx| {
-            let mut statement = tx
-                .prepare("SELECT * FROM tokens WHERE team_id = ?1 AND revoked_at IS NULL ORDER BY id")
+            let rows = tx
+                .query("SELECT * FROM tokens WHERE team_id = ?1 AND revoked_at IS NULL ORDER BY id", params![team])
                 .context("listing tokens")?;
-            let rows = statement.query_map([team], token_row).context("listing tokens")?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().context("listing tokens")
+            rows.iter().map(token_row).collect()
         })
     }
 
@@ -111,7 +108,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn team_row(row: &Row) -> rusqlite::Result<Team> {
+fn team_row(row: &Row) -> Result<Team> {
     Ok(Team {
         id: row.get("id")?,
         uuid: row.get("uuid")?,
@@ -121,7 +118,7 @@ fn team_row(row: &Row) -> rusqlite::Result<Team> {
     })
 }
 
-fn token_row(row: &Row) -> rusqlite::Result<Token> {
+fn token_row(row: &Row) -> Result<Token> {
     let scopes: String = row.get("scopes")?;
     Ok(Token {
         id: row.get("id")?,

@@ -1,11 +1,11 @@
 //! Volumes: block devices or image files drydock protects apart from any droplet.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::Value;
 
-use crate::droplets::{SET_BACKUPS, id_list, json_params, limit};
+use crate::droplets::{SET_BACKUPS, id_list, limit};
 use crate::error::{Context, Error, Result};
 use crate::model::{Disk, NewVolume, TeamId, Volume, json_column, string_list, to_json};
+use crate::sql::{self, Row, ToValue, Tx, params};
 use crate::{Catalog, Page, now};
 
 const SELECT: &str = "SELECT v.*,
@@ -20,12 +20,12 @@ impl Catalog {
         let id = uuid::Uuid::new_v4().to_string();
         self.write(|tx| {
             let taken: bool = tx
-                .query_row(
+                .query_one(
                     "SELECT EXISTS (SELECT 1 FROM volumes WHERE team_id = ?1 AND region = ?2 AND name = ?3)",
                     params![team, new.region, new.name],
-                    |r| r.get(0),
                 )
-                .context("checking volume names")?;
+                .context("checking volume names")?
+                .get(0)?;
             if taken {
                 return Err(Error::Conflict(format!(
                     "a volume named {} already exists in region {}",
@@ -72,29 +72,23 @@ impl Catalog {
         page: Page,
     ) -> Result<(Vec<Volume>, u64)> {
         let mut condition = "v.team_id = ?".to_string();
-        let mut values: Vec<Value> = vec![team.into()];
+        let mut values = vec![team.to_value()];
         if let Some(name) = name {
             condition.push_str(" AND v.name = ?");
-            values.push(name.into());
+            values.push(name.to_value());
         }
         if let Some(region) = region {
             condition.push_str(" AND v.region = ?");
-            values.push(region.into());
+            values.push(region.to_value());
         }
         self.read(|tx| {
-            let total: i64 = tx
-                .query_row(
-                    &format!("SELECT count(*) FROM volumes v WHERE {condition}"),
-                    params_from_iter(json_params(&values)),
-                    |r| r.get(0),
-                )
-                .context("counting volumes")?;
+            let total: u64 = tx
+                .query_one(&format!("SELECT count(*) FROM volumes v WHERE {condition}"), &sql::dynamic(&values))
+                .context("counting volumes")?
+                .get(0)?;
             let sql = format!("{SELECT} WHERE {condition} ORDER BY v.seq LIMIT {} OFFSET {}", limit(page), page.offset);
-            let mut statement = tx.prepare(&sql).context("listing volumes")?;
-            let rows =
-                statement.query_map(params_from_iter(json_params(&values)), volume_row).context("listing volumes")?;
-            let volumes = rows.collect::<rusqlite::Result<Vec<_>>>().context("listing volumes")?;
-            Ok((volumes.into_iter().collect::<Result<Vec<_>>>()?, total as u64))
+            let rows = tx.query(&sql, &sql::dynamic(&values)).context("listing volumes")?;
+            Ok((rows.iter().map(volume_row).collect::<Result<Vec<_>>>()?, total))
         })
     }
 
@@ -126,53 +120,43 @@ impl Catalog {
             if volume.locked {
                 return Err(Error::Conflict(format!("volume {id} is locked by a running action")));
             }
-            tx.execute("DELETE FROM volumes WHERE id = ?1", [id]).context("deleting a volume")?;
+            tx.execute("DELETE FROM volumes WHERE id = ?1", params![id]).context("deleting a volume")?;
             Ok(())
         })
     }
 }
 
-fn volume_in(tx: &Transaction, team: TeamId, id: &str) -> Result<Volume> {
-    tx.query_row(&format!("{SELECT} WHERE v.id = ?1 AND v.team_id = ?2"), params![id, team], volume_row)
-        .optional()
+fn volume_in(tx: &Tx, team: TeamId, id: &str) -> Result<Volume> {
+    let row = tx
+        .query_opt(&format!("{SELECT} WHERE v.id = ?1 AND v.team_id = ?2"), params![id, team])
         .context("reading a volume")?
-        .ok_or_else(|| Error::not_found(format!("volume {id}")))?
+        .ok_or_else(|| Error::not_found(format!("volume {id}")))?;
+    volume_row(&row)
 }
 
-fn volume_row(row: &Row) -> rusqlite::Result<Result<Volume>> {
+fn volume_row(row: &Row) -> Result<Volume> {
     let id: String = row.get("id")?;
     let tags: String = row.get("tags")?;
     let policy: Option<String> = row.get("backup_policy")?;
     let mut backup_ids: Vec<i64> = id_list(row.get("backup_ids")?);
     backup_ids.sort_unstable();
-    let volume = Volume {
+    let what = |field: &str| format!("{field} of volume {id}");
+    Ok(Volume {
         team_id: row.get("team_id")?,
         name: row.get("name")?,
         region: row.get("region")?,
         description: row.get("description")?,
-        disk: Disk {
-            path: row.get("disk_path")?,
-            format: row.get("disk_format")?,
-            size_bytes: row.get::<_, i64>("disk_bytes")? as u64,
-        },
+        disk: Disk { path: row.get("disk_path")?, format: row.get("disk_format")?, size_bytes: row.get("disk_bytes")? },
         filesystem_type: row.get("filesystem_type")?,
         filesystem_label: row.get("filesystem_label")?,
         droplet_id: row.get("droplet_id")?,
-        tags: Vec::new(),
+        tags: string_list(&tags, &what("tags"))?,
         backups_enabled: row.get("backups_enabled")?,
-        backup_policy: None,
+        backup_policy: policy.map(|p| json_column(&p, &what("backup policy"))).transpose()?,
         backups_since: row.get("backups_since")?,
         created_at: row.get("created_at")?,
         locked: row.get("locked")?,
         backup_ids,
-        id: id.clone(),
-    };
-    Ok((|| {
-        let what = |field: &str| format!("{field} of volume {id}");
-        Ok(Volume {
-            tags: string_list(&tags, &what("tags"))?,
-            backup_policy: policy.map(|p| json_column(&p, &what("backup policy"))).transpose()?,
-            ..volume
-        })
-    })())
+        id,
+    })
 }

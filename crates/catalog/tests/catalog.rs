@@ -1,31 +1,17 @@
 //! The catalog's contract. `suite` holds one function per property, each taking a fresh, empty
 //! `&Catalog` and using only the public API, so that every backend runs the same suite: the
-//! `backend_tests!` list below runs it on SQLite, and PostgreSQL (issue 5) adds its own list.
+//! `backend_tests!` list below runs it on SQLite and on PostgreSQL.
 //! A few properties of the SQLite files themselves are tested after the suite.
 
 use drydock_catalog::Catalog;
 
+mod support;
+
 /// Runs every suite function on a fresh catalog made by `$open` (which returns the catalog and
 /// whatever must live as long as it).
 macro_rules! backend_tests {
-    ($open:path => $($name:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                let (_guard, catalog) = $open();
-                suite::$name(&catalog);
-            }
-        )+
-    };
-}
-
-fn sqlite() -> (tempfile::TempDir, Catalog) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let catalog = Catalog::open(&dir.path().join("catalog.sqlite")).expect("opening a new catalog");
-    (dir, catalog)
-}
-
-backend_tests!(sqlite =>
+    ($open:path) => {
+        backend_tests!($open =>
     teams_are_created_once,
     tokens_authenticate_by_secret_until_revoked,
     teams_see_only_their_own_droplets,
@@ -58,7 +44,38 @@ backend_tests!(sqlite =>
     retention_applies_to_every_resource_with_backups,
     backups_of_a_resource_are_listed_oldest_first,
     image_tags_are_replaced,
-);
+        );
+    };
+    ($open:path => $($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let (_guard, catalog) = $open();
+                crate::suite::$name(&catalog);
+            }
+        )+
+    };
+}
+
+fn sqlite() -> (tempfile::TempDir, Catalog) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let catalog = Catalog::open(&dir.path().join("catalog.sqlite")).expect("opening a new catalog");
+    (dir, catalog)
+}
+
+fn postgres() -> (support::TestDatabase, Catalog) {
+    let database = support::TestDatabase::new();
+    let catalog = database.connect();
+    (database, catalog)
+}
+
+mod on_sqlite {
+    backend_tests!(super::sqlite);
+}
+
+mod on_postgres {
+    backend_tests!(super::postgres);
+}
 
 mod suite {
     use drydock_catalog::{

@@ -25,8 +25,8 @@ fn catalog_at_version_2(path: &Path) {
          INSERT INTO schema_migrations VALUES (1, '2026-01-01T00:00:00Z'), (2, '2026-02-01T00:00:00Z');",
     )
     .expect("recording the old versions");
-    conn.execute_batch(include_str!("../src/migrations/0001_initial.sql")).expect("schema version 1");
-    conn.execute_batch(include_str!("../src/migrations/0002_images_listing.sql")).expect("schema version 2");
+    conn.execute_batch(include_str!("../src/migrations/sqlite/0001_initial.sql")).expect("schema version 1");
+    conn.execute_batch(include_str!("../src/migrations/sqlite/0002_images_listing.sql")).expect("schema version 2");
     conn.execute_batch(
         r#"INSERT INTO teams (id, uuid, name, created_at)
              VALUES (1, 'b0c5e7a2-0000-4000-8000-000000000001', 'ops', '2026-01-01T00:00:00Z');
@@ -91,7 +91,7 @@ fn a_catalog_at_version_2_is_upgraded() {
         .expect("opening")
         .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))
         .expect("the version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 /// Two daemons sharing one catalog file, each with its own connections.

@@ -60,6 +60,10 @@ pub struct DaemonArgs {
     /// Data directory: catalog, certificate, default region [default: ./drydock-data].
     #[arg(long, env = "DRYDOCK_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The catalog's database: postgres://USER:PASSWORD@HOST:PORT/DB to share it between
+    /// daemons [default: SQLite in the data directory].
+    #[arg(long, env = "DRYDOCK_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

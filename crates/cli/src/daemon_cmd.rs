@@ -13,6 +13,7 @@ fn load(daemon: &DaemonArgs, serve: Option<&ServeArgs>) -> Result<Config> {
     let overrides = ConfigOverrides {
         config_file: daemon.config.clone(),
         data_dir: daemon.data_dir.clone(),
+        database_url: daemon.database_url.clone(),
         listen: serve.and_then(|s| s.listen.clone()),
         plain_http: serve.is_some_and(|s| s.plain_http),
     };
@@ -133,7 +134,7 @@ pub fn catalog(cli: &Cli, command: &CatalogCommand) -> Result<ExitCode> {
         CatalogCommand::Rebuild(daemon) => (daemon, true),
     };
     let config = load(daemon, None)?;
-    if !config.catalog_path().exists() {
+    if config.database_url.is_none() && !config.catalog_path().exists() {
         bail!("{} holds no catalog: is this the daemon's data directory?", config.data_dir.display());
     }
     let catalog = drydock_server::open_catalog(&config)?;

@@ -3,7 +3,8 @@
 //!
 //! The API records an action and hands it here; a worker runs it on a blocking thread with the
 //! engine, reports progress to the catalog and ends it `completed` or `errored`. After a crash,
-//! [`Jobs::recover`] ends or resumes whatever was left `in-progress`.
+//! [`Jobs::recover`] ends or resumes whatever was left `in-progress`. Daemons sharing a catalog
+//! hold leases on the actions they run and take over those of a daemon that died (`leases`).
 
 mod backup_attempt;
 mod clock;
@@ -13,6 +14,7 @@ mod error;
 mod events;
 mod execute;
 mod gc;
+mod leases;
 mod power;
 mod progress;
 mod prune;

@@ -109,11 +109,11 @@ impl Jobs {
                 tracing::warn!(action = id, "action errored: {reason}");
             }
             let failed = outcome.is_err();
-            if let Err(e) = jobs.catalog.finish_action(id, outcome) {
-                tracing::error!(action = id, "recording the end of the action: {e}");
-            }
-            if failed {
-                jobs.forget_failed_create(&ended);
+            match jobs.catalog.finish_action(id, outcome) {
+                Ok(_) if failed => jobs.forget_failed_create(&ended),
+                Ok(_) => {}
+                // Taken over by another daemon (or ended by a recovery): its end is not ours.
+                Err(e) => tracing::error!(action = id, "recording the end of the action: {e}"),
             }
             jobs.ended.notify_one();
             let mut running = jobs.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,6 +131,23 @@ impl Jobs {
 
     pub fn running_count(&self) -> usize {
         self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub(crate) fn running_actions(&self) -> Vec<(ActionId, CancelToken)> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.iter().map(|(id, cancel)| (*id, cancel.clone())).collect()
+    }
+
+    pub(crate) fn is_running(&self, id: ActionId) -> bool {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id)
+    }
+
+    /// Workers not running an action; none once shutting down.
+    pub(crate) fn free_workers(&self) -> usize {
+        if self.permits.is_closed() {
+            return 0;
+        }
+        self.settings.workers.max(1).saturating_sub(self.running_count())
     }
 
     /// Lets running actions finish for up to `grace`, then cancels the rest, which end
@@ -210,7 +227,7 @@ impl Jobs {
 
     /// If the repository holds the image's snapshot (the daemon stopped between committing it
     /// and recording it), records it and returns true.
-    fn finish_committed_image(&self, action: &Action, image: &Image) -> Result<bool> {
+    pub(crate) fn finish_committed_image(&self, action: &Action, image: &Image) -> Result<bool> {
         let Ok(repo) = self.regions.repository(&action.region) else { return Ok(false) };
         let (metas, _) = repo.load_snapshot_metas_lenient()?;
         let found =

@@ -5,6 +5,8 @@
 //!
 //! ```toml
 //! data_dir = "/var/lib/drydock"
+//! database_url = "postgres://drydock:PASSWORD@db.internal:5432/drydock"   # default: SQLite in data_dir
+//! worker_lease_secs = 30        # with PostgreSQL: a dead daemon's actions are taken over after this
 //! listen = "0.0.0.0:8443"
 //! workers = 2
 //! disk_roots = ["/var/lib/libvirt/images", "/dev"]
@@ -51,6 +53,7 @@ use crate::webhooks::WebhookConfig;
 const LISTEN_DEFAULT: &str = "127.0.0.1:8443";
 const DATA_DIR_DEFAULT: &str = "drydock-data";
 const SHUTDOWN_GRACE_DEFAULT: Duration = Duration::from_secs(30);
+const WORKER_LEASE_SECS_DEFAULT: u64 = 30;
 const PASSPHRASE_BYTES: usize = 32;
 
 /// What the file may say. Every field is optional.
@@ -58,6 +61,8 @@ const PASSPHRASE_BYTES: usize = 32;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    worker_lease_secs: Option<u64>,
     listen: Option<String>,
     workers: Option<usize>,
     disk_roots: Option<Vec<PathBuf>>,
@@ -109,6 +114,7 @@ struct TlsFile {
 pub struct ConfigOverrides {
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub listen: Option<String>,
     pub plain_http: bool,
 }
@@ -116,6 +122,11 @@ pub struct ConfigOverrides {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// The catalog's database: a PostgreSQL URL, or `None` for SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// How long an action stays with a daemon sharing the catalog without the daemon renewing
+    /// its lease: after that, another daemon takes it over.
+    pub worker_lease: Duration,
     pub listen: SocketAddr,
     pub workers: usize,
     pub disk_roots: Vec<PathBuf>,
@@ -164,7 +175,23 @@ impl Config {
         for webhook in &webhooks {
             webhook.validate().map_err(Error::Config)?;
         }
+        let database_url = overrides.database_url.clone().or(file.database_url).filter(|url| !url.is_empty());
+        if let Some(url) = &database_url
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+        {
+            return Err(Error::Config(format!(
+                "database_url must be a postgres:// URL (the default catalog is SQLite in the data directory), not {:?}",
+                url.split_once("://").map_or(url.as_str(), |(scheme, _)| scheme)
+            )));
+        }
+        let worker_lease_secs = file.worker_lease_secs.unwrap_or(WORKER_LEASE_SECS_DEFAULT);
+        if !(3..=3600).contains(&worker_lease_secs) {
+            return Err(Error::Config(format!("worker_lease_secs must be 3 to 3600, not {worker_lease_secs}")));
+        }
         Ok(Config {
+            database_url,
+            worker_lease: Duration::from_secs(worker_lease_secs),
             scheduler,
             prices: file.prices.unwrap_or_default(),
             webhooks,
@@ -311,6 +338,28 @@ mod tests {
         assert!(error.to_string().contains("listne"), "{error}");
         std::fs::write(&file, "[[regions]]\nslug = \"NYC 1\"\npath = \"/x\"\n").unwrap();
         assert!(Config::load(&ConfigOverrides { config_file: Some(file), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn the_catalog_is_sqlite_unless_a_postgres_url_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("drydock.toml");
+        let load = |database_url: Option<&str>| {
+            let overrides = ConfigOverrides {
+                config_file: Some(file.clone()),
+                database_url: database_url.map(str::to_string),
+                ..Default::default()
+            };
+            Config::load(&overrides)
+        };
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(load(None).unwrap().database_url, None);
+        std::fs::write(&file, "database_url = \"postgres://drydock@db:5432/drydock\"\n").unwrap();
+        assert_eq!(load(None).unwrap().database_url.as_deref(), Some("postgres://drydock@db:5432/drydock"));
+        let flag = load(Some("postgresql://other@db/x")).unwrap();
+        assert_eq!(flag.database_url.as_deref(), Some("postgresql://other@db/x"), "the flag wins");
+        let error = load(Some("mysql://root:secret@db/x")).unwrap_err().to_string();
+        assert!(error.contains("postgres://") && error.contains("\"mysql\"") && !error.contains("secret"), "{error}");
     }
 
     #[test]

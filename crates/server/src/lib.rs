@@ -21,11 +21,15 @@ use std::sync::Arc;
 use drydock_catalog::Catalog;
 use drydock_jobs::{RegionSpec, Regions};
 
-/// The catalog in a data directory, created and migrated if needed.
+/// The configured catalog (PostgreSQL, or SQLite in the data directory), created and migrated
+/// if needed.
 pub fn open_catalog(config: &Config) -> Result<Catalog> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::io(format!("creating data directory {}", config.data_dir.display()), e))?;
-    Ok(Catalog::open(&config.catalog_path())?)
+    match &config.database_url {
+        Some(url) => Ok(Catalog::connect(url)?),
+        None => Ok(Catalog::open(&config.catalog_path())?),
+    }
 }
 
 /// The configured regions with their passphrases read.

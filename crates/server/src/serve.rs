@@ -35,19 +35,17 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
         scratch_dir: config.scratch_dir(),
     };
     let jobs = Jobs::new(catalog.clone(), regions.clone(), settings);
-    let recovery = tokio::task::spawn_blocking({
-        let jobs = jobs.clone();
-        move || jobs.recover()
-    })
-    .await
-    .map_err(|e| Error::Config(format!("recovery failed: {e}")))??;
-    if !recovery.resumed.is_empty() || !recovery.errored.is_empty() {
-        tracing::warn!(
-            "recovered from an unclean stop: actions {:?} finished, actions {:?} ended errored",
-            recovery.resumed,
-            recovery.errored
-        );
-    }
+    let node = node_name();
+    // A shared catalog's running actions belong to the daemons that run them, which take over
+    // each other's when one dies; a catalog of its own holds only what this daemon left.
+    let leases = if catalog.is_shared() {
+        catalog.set_worker(&node, config.worker_lease)?;
+        tracing::info!("sharing {} as worker {node}", catalog.describe());
+        Some(jobs.spawn_leases(config.worker_lease))
+    } else {
+        recover(&jobs).await?;
+        None
+    };
     for spec in regions.specs() {
         let regions = regions.clone();
         let slug = spec.slug.clone();
@@ -64,7 +62,7 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
         jobs.clone(),
         clock.clone(),
         webhooks.clone() as Arc<dyn EventSink>,
-        scheduler_settings(&config),
+        scheduler_settings(&config, &node),
     );
     let scheduling = config.scheduler.enabled.then(|| scheduler.spawn());
 
@@ -131,6 +129,9 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
         scheduling.abort();
     }
     jobs.shutdown(config.shutdown_grace).await;
+    if let Some(leases) = leases {
+        leases.abort();
+    }
     // Events of the last backups still go out, within reason.
     let _ = tokio::task::spawn_blocking(move || webhooks.flush(Duration::from_secs(5))).await;
     tracing::info!("stopped");
@@ -139,16 +140,37 @@ pub async fn run(config: Config, ready: impl FnOnce(&Config, std::net::SocketAdd
 
 /// The scheduler's settings. Its gc and prune intervals are on its own clock, which a test may
 /// run fast; the tick is real time.
-fn scheduler_settings(config: &Config) -> SchedulerSettings {
+fn scheduler_settings(config: &Config, node: &str) -> SchedulerSettings {
     let on_clock = |real: Duration| jiff::SignedDuration::try_from(real).unwrap_or(jiff::SignedDuration::MAX);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     SchedulerSettings {
         tick: config.scheduler.tick,
         max_concurrent_backups: config.scheduler.max_concurrent_backups,
-        node: format!("{}:{}", host.trim(), std::process::id()),
+        node: node.to_string(),
         gc_interval: on_clock(config.scheduler.gc_interval),
         prune_interval: on_clock(config.scheduler.prune_interval),
     }
+}
+
+/// This daemon among those sharing a catalog: its host and process.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
+/// Ends what this daemon's previous run left `in-progress` (see `Jobs::recover`).
+async fn recover(jobs: &Arc<Jobs>) -> Result<()> {
+    let recovering = jobs.clone();
+    let recovery = tokio::task::spawn_blocking(move || recovering.recover())
+        .await
+        .map_err(|e| Error::Config(format!("recovery failed: {e}")))??;
+    if !recovery.resumed.is_empty() || !recovery.errored.is_empty() {
+        tracing::warn!(
+            "recovered from an unclean stop: actions {:?} finished, actions {:?} ended errored",
+            recovery.resumed,
+            recovery.errored
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

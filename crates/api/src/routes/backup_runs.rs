@@ -69,6 +69,8 @@ fn view(run: &BackupRun) -> Value {
         "status": run.status.as_str(),
         "attempts": run.attempts,
         "failed_attempts": run.failed_attempts,
+        // The daemon that started the current attempt (`host:pid`); null for a missed window.
+        "claimed_by": run.claimed_by,
         "action_id": run.action_id,
         "image_id": run.image_id,
         "error": run.error,
