@@ -5,12 +5,10 @@
 use std::process::Command;
 use std::sync::Barrier;
 
-use drydock_catalog::{ActionId, ActionStatus, Catalog, NewAction, NewRun, ResourceType};
+use drydock_catalog::{ActionId, ActionStatus, Catalog, NewAction, ResourceType};
 
 mod support;
 
-/// 2026-01-01T00:00:00Z on the scheduler's clock.
-const T0: i64 = 1_767_225_600;
 const DAEMONS: usize = 3;
 const RACERS_PER_DAEMON: usize = 4;
 
@@ -18,43 +16,7 @@ const RACERS_PER_DAEMON: usize = 4;
 fn daemons_sharing_a_catalog_take_a_window_and_its_retry_once() {
     let database = support::TestDatabase::new();
     let daemons: Vec<Catalog> = (0..DAEMONS).map(|_| database.connect()).collect();
-    let team = daemons[0].ensure_team("ops").expect("a team").id;
-    let new = NewRun {
-        team_id: team,
-        resource_type: ResourceType::Droplet,
-        resource_id: "1".into(),
-        window_start: T0,
-        window_end: T0 + 4 * 3600,
-        claimed_by: String::new(),
-        now: T0,
-    };
-    let racers = DAEMONS * RACERS_PER_DAEMON;
-    let barrier = Barrier::new(racers);
-    let (claims, retries) = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..racers)
-            .map(|n| {
-                let (catalog, barrier, new) = (&daemons[n % DAEMONS], &barrier, &new);
-                scope.spawn(move || {
-                    barrier.wait();
-                    let node = format!("node-{n}");
-                    let claimed =
-                        catalog.claim_run(&NewRun { claimed_by: node.clone(), ..new.clone() }).expect("claiming");
-                    if let Some(run) = &claimed {
-                        assert!(catalog.run_attempt_failed(run.id, 1, "busy", Some(T0 + 60), T0 + 1).expect("failing"));
-                    }
-                    barrier.wait();
-                    let run = catalog.backup_runs(team, ResourceType::Droplet, "1", 1).expect("runs").remove(0);
-                    (claimed.is_some(), catalog.retry_run(run.id, 1, &node, T0 + 60).expect("retrying"))
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a daemon panicked")).unzip::<_, _, Vec<_>, Vec<_>>()
-    });
-    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
-    assert_eq!(retries.iter().filter(|r| **r).count(), 1, "{retries:?}");
-    let run = daemons[2].backup_runs(team, ResourceType::Droplet, "1", 1).expect("runs").remove(0);
-    assert_eq!(run.attempts, 2);
-    assert_eq!(daemons[1].backup_stats(Some(team)).expect("stats")[0].failures, 1, "one failure, counted once");
+    support::daemons_take_a_window_and_its_retry_once(&daemons, DAEMONS * RACERS_PER_DAEMON);
 }
 
 #[test]

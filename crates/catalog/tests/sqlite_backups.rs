@@ -4,9 +4,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use drydock_catalog::{Catalog, NewRun, ResourceType};
+use drydock_catalog::Catalog;
 use rusqlite::{Connection, params};
 use serde_json::json;
+
+mod support;
 
 /// 2026-01-01T00:00:00Z on the scheduler's clock.
 const T0: i64 = 1_767_225_600;
@@ -100,41 +102,7 @@ fn two_daemons_on_one_file_take_a_window_once() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("catalog.sqlite");
     let daemons = [Catalog::open(&path).expect("daemon a"), Catalog::open(&path).expect("daemon b")];
-    let team = daemons[0].ensure_team("ops").expect("a team").id;
-    let new = NewRun {
-        team_id: team,
-        resource_type: ResourceType::Droplet,
-        resource_id: "1".into(),
-        window_start: T0,
-        window_end: T0 + 4 * 3600,
-        claimed_by: String::new(),
-        now: T0,
-    };
-    let barrier = std::sync::Barrier::new(8);
-    let (claims, retries) = std::thread::scope(|scope| {
-        let racers: Vec<_> = (0..8)
-            .map(|n| {
-                let (catalog, barrier, new) = (&daemons[n % 2], &barrier, &new);
-                scope.spawn(move || {
-                    barrier.wait();
-                    let node = format!("node-{n}");
-                    let claimed =
-                        catalog.claim_run(&NewRun { claimed_by: node.clone(), ..new.clone() }).expect("claiming");
-                    if let Some(run) = &claimed {
-                        assert!(catalog.run_attempt_failed(run.id, 1, "busy", Some(T0 + 60), T0 + 1).expect("failing"));
-                    }
-                    barrier.wait();
-                    let run = catalog.backup_runs(team, ResourceType::Droplet, "1", 1).expect("runs").remove(0);
-                    (claimed.is_some(), catalog.retry_run(run.id, 1, &node, T0 + 60).expect("retrying"))
-                })
-            })
-            .collect();
-        racers.into_iter().map(|r| r.join().expect("a daemon panicked")).unzip::<_, _, Vec<_>, Vec<_>>()
-    });
-    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
-    assert_eq!(retries.iter().filter(|r| **r).count(), 1, "{retries:?}");
-    let run = daemons[1].backup_runs(team, ResourceType::Droplet, "1", 1).expect("runs").remove(0);
-    assert_eq!(run.attempts, 2);
+    support::daemons_take_a_window_and_its_retry_once(&daemons, 8);
 }
 
 /// The scheduler reads every target each tick. Run with

@@ -8,6 +8,7 @@
 //! met by converting each value to the type the server asks for (an integer bound to a boolean
 //! column becomes a boolean; a boolean read back becomes 0 or 1).
 
+mod pool;
 mod postgres;
 mod sqlite;
 

@@ -14,11 +14,12 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::future::Future;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use postgres_types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, Statement};
 
+use super::pool::Pool;
 use super::{DbError, Row, ToValue, Tx, Value, numbered_placeholders};
 use crate::error::{Context, Error, Result};
 
@@ -36,13 +37,7 @@ pub(crate) struct Postgres {
     /// `None` only while dropping (see `Drop`).
     runtime: Option<tokio::runtime::Runtime>,
     writer: Mutex<Option<Session>>,
-    readers: Mutex<Readers>,
-    reader_freed: Condvar,
-}
-
-struct Readers {
-    idle: Vec<Session>,
-    opened: usize,
+    readers: Pool<Session>,
 }
 
 /// One connection and the statements prepared on it.
@@ -73,8 +68,7 @@ impl Postgres {
             config,
             runtime: Some(runtime),
             writer: Mutex::new(None),
-            readers: Mutex::new(Readers { idle: Vec::new(), opened: 0 }),
-            reader_freed: Condvar::new(),
+            readers: Pool::new(READERS_MAX),
         };
         // Connect now, so that a wrong URL or a server that is down is reported at start.
         *db.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(db.session()?);
@@ -87,38 +81,8 @@ impl Postgres {
 
     /// Runs `f` in a read-only snapshot on a reader connection.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let pooled = {
-            let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(session) = readers.idle.pop() {
-                    break Some(session);
-                }
-                if readers.opened < READERS_MAX {
-                    readers.opened += 1;
-                    break None;
-                }
-                readers = self.reader_freed.wait(readers).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        let session = match pooled.filter(|s| !s.client.is_closed()).map_or_else(|| self.session(), Ok) {
-            Ok(session) => session,
-            Err(e) => {
-                self.readers.lock().unwrap_or_else(|e| e.into_inner()).opened -= 1;
-                self.reader_freed.notify_one();
-                return Err(e);
-            }
-        };
-        let mut session = session;
-        let result = self.transaction(&mut session, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f);
-        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if session.client.is_closed() {
-            readers.opened -= 1;
-        } else {
-            readers.idle.push(session);
-        }
-        drop(readers);
-        self.reader_freed.notify_one();
-        result
+        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        self.readers.with(|| self.session(), |s| !s.client.is_closed(), |session| self.transaction(session, begin, f))
     }
 
     /// Runs `f` in a write transaction, alone among every daemon's writes, committed if `f`

@@ -1,13 +1,14 @@
-//! SQLite in WAL mode: one writer connection behind a mutex, a few reader connections beside
+//! SQLite in WAL mode: one writer connection behind a mutex, a pool of reader connections beside
 //! it, so reads never wait for a write.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use super::pool::Pool;
 use super::{DbError, Row, ToValue, Tx, Value};
 use crate::error::{Context, Result};
 
@@ -20,13 +21,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Sqlite {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Readers>,
-    reader_freed: Condvar,
-}
-
-struct Readers {
-    idle: Vec<Connection>,
-    opened: usize,
+    readers: Pool<Connection>,
 }
 
 impl Sqlite {
@@ -36,12 +31,7 @@ impl Sqlite {
         writer.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
         // WAL with synchronous=FULL: a committed action or image survives a power cut.
         writer.pragma_update(None, "synchronous", "FULL").context("setting synchronous")?;
-        Ok(Sqlite {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Readers { idle: Vec::new(), opened: 0 }),
-            reader_freed: Condvar::new(),
-        })
+        Ok(Sqlite { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Pool::new(READERS_MAX) })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -50,39 +40,17 @@ impl Sqlite {
 
     /// Runs `f` on a reader connection (a consistent snapshot for its duration).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let pooled = {
-            let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(conn) = readers.idle.pop() {
-                    break Some(conn);
-                }
-                if readers.opened < READERS_MAX {
-                    readers.opened += 1;
-                    break None;
-                }
-                readers = self.reader_freed.wait(readers).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => match connect(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    self.readers.lock().unwrap_or_else(|e| e.into_inner()).opened -= 1;
-                    self.reader_freed.notify_one();
-                    return Err(e);
-                }
+        let open = || connect(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY);
+        self.readers.with(
+            open,
+            |_| true,
+            |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).context("starting a read")?;
+                let value = f(&Tx::Sqlite(&tx))?;
+                tx.finish().context("ending a read")?;
+                Ok(value)
             },
-        };
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).context("starting a read")?;
-            let value = f(&Tx::Sqlite(&tx))?;
-            tx.finish().context("ending a read")?;
-            Ok(value)
-        })();
-        self.readers.lock().unwrap_or_else(|e| e.into_inner()).idle.push(conn);
-        self.reader_freed.notify_one();
-        result
+        )
     }
 
     /// Runs `f` in a write transaction, committed if `f` succeeds.
