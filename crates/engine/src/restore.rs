@@ -1,6 +1,7 @@
 //! Restoring a snapshot: parallel ranged reads, every chunk authenticated and hash-checked
 //! before it is written, out-of-order positioned writes, holes for zero chunks.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -35,7 +36,7 @@ pub struct RestoreReport {
     pub duration_ms: u64,
 }
 
-/// One ranged read: consecutive image positions whose blobs sit close together in one pack.
+/// One ranged read: blobs of nearby image positions that sit close together in one pack.
 struct Batch {
     pack: u32,
     start: u64,
@@ -110,8 +111,8 @@ pub fn restore(
     })
 }
 
-/// Splits the image into ranged reads (in image order, so a stream target's reorder window
-/// stays small) and runs of zero chunks.
+/// Splits the image into ranged reads (in image order from one [`Window`] to the next, so a
+/// stream target's reorder window stays small) and runs of zero chunks.
 struct Plan {
     batches: Vec<Batch>,
     /// (offset, length) of runs of zero chunks.
@@ -121,6 +122,7 @@ struct Plan {
 fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<Plan> {
     let mut batches: Vec<Batch> = Vec::new();
     let mut zero_runs: Vec<(u64, u64)> = Vec::new();
+    let mut window = Window::default();
     for (position, id) in manifest.chunks.iter().enumerate() {
         let (start, len) = manifest.chunk_range(position);
         if id.is_zero() {
@@ -142,37 +144,72 @@ fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<Plan> {
                 format!("chunk {} has length {}, expected {len}", id.short(), location.raw_len),
             ));
         }
-        let blob_start = location.offset as u64;
-        let blob_end = blob_start + location.stored_len as u64;
-        // Neighbouring chunks sit close together in their pack, but not always in image order:
-        // the backup's workers finish chunks out of order. So a batch grows on either side, and
-        // a read of random data is one GET per 8 MiB rather than one per chunk. It never takes a
-        // blob it holds already (a chunk repeated): blobs are decrypted in place, once.
-        let extend = batches.last().is_some_and(|b| {
-            b.pack == location.pack
-                && blob_end.max(b.end) - blob_start.min(b.start) <= BATCH_BYTES_MAX
-                && blob_start.saturating_sub(b.end) <= BATCH_GAP_BYTES_MAX
-                && b.start.saturating_sub(blob_end) <= BATCH_GAP_BYTES_MAX
-                && !b
-                    .blobs
-                    .iter()
-                    .any(|(_, _, l)| (l.offset as u64) < blob_end && blob_start < l.offset as u64 + l.stored_len as u64)
-        });
-        if extend {
-            let batch = batches.last_mut().expect("checked above");
-            batch.start = batch.start.min(blob_start);
-            batch.end = batch.end.max(blob_end);
-            batch.blobs.push((position, *id, location));
-        } else {
-            batches.push(Batch {
-                pack: location.pack,
-                start: blob_start,
-                end: blob_end,
-                blobs: vec![(position, *id, location)],
-            });
+        if !window.fits(&location) {
+            window.close_into(&mut batches);
         }
+        window.add(position, *id, location);
     }
+    window.close_into(&mut batches);
     Ok(Plan { batches, zero_runs })
+}
+
+/// Blobs of consecutive image positions that lie in one pack within `BATCH_BYTES_MAX` of each
+/// other, in any order: the backup's workers finish chunks out of order, so neighbouring chunks
+/// sit close together in their pack but not always in image order. Closed into ranged reads by
+/// offset, so random data is read in 8 MiB GETs rather than one per chunk.
+#[derive(Default)]
+struct Window {
+    blobs: Vec<(usize, ChunkId, Location)>,
+    start: u64,
+    end: u64,
+    /// A blob is taken once per window: blobs are decrypted in place, so a chunk repeated in
+    /// the image is read again in another batch.
+    offsets: HashSet<u32>,
+}
+
+impl Window {
+    fn fits(&self, location: &Location) -> bool {
+        let Some((_, _, first)) = self.blobs.first() else { return true };
+        let (start, end) = blob_range(location);
+        first.pack == location.pack
+            && self.end.max(end) - self.start.min(start) <= BATCH_BYTES_MAX
+            && !self.offsets.contains(&location.offset)
+    }
+
+    fn add(&mut self, position: usize, id: ChunkId, location: Location) {
+        let (start, end) = blob_range(&location);
+        if self.blobs.is_empty() {
+            (self.start, self.end) = (start, end);
+        }
+        (self.start, self.end) = (self.start.min(start), self.end.max(end));
+        self.offsets.insert(location.offset);
+        self.blobs.push((position, id, location));
+    }
+
+    /// One ranged read per run of blobs whose gaps are at most `BATCH_GAP_BYTES_MAX`.
+    fn close_into(&mut self, batches: &mut Vec<Batch>) {
+        self.blobs.sort_by_key(|(_, _, location)| location.offset);
+        let mut current: Option<Batch> = None;
+        for (position, id, location) in self.blobs.drain(..) {
+            let (start, end) = blob_range(&location);
+            match &mut current {
+                Some(batch) if start.saturating_sub(batch.end) <= BATCH_GAP_BYTES_MAX => {
+                    batch.end = end;
+                    batch.blobs.push((position, id, location));
+                }
+                _ => {
+                    batches.extend(current.take());
+                    current = Some(Batch { pack: location.pack, start, end, blobs: vec![(position, id, location)] });
+                }
+            }
+        }
+        batches.extend(current);
+        self.offsets.clear();
+    }
+}
+
+fn blob_range(location: &Location) -> (u64, u64) {
+    (location.offset as u64, location.offset as u64 + location.stored_len as u64)
 }
 
 /// What every reader thread shares.
@@ -257,20 +294,14 @@ mod tests {
     use crate::keys::KdfParams;
     use crate::{InitOptions, NoProgress};
 
-    /// Chunk `order[i]` of the image stored as the pack's blob `i`, 1000 bytes each, one after
-    /// another; a ninth chunk repeats chunk 6. The plan's batches as (start, end, image positions).
-    fn batches_of(order: &[usize]) -> Vec<(u64, u64, Vec<usize>)> {
+    /// Chunk `i` of the image stored at `offsets[i]` of one pack, 1000 bytes each; a last chunk
+    /// repeats chunk 6. The plan's ranged reads as (start, end, image positions).
+    fn batches_of(offsets: [u32; 8]) -> Vec<(u64, u64, Vec<usize>)> {
         let ids: Vec<ChunkId> = (0..8u8).map(|i| ChunkId([i + 1; 32])).chain([ChunkId([7; 32])]).collect();
-        let blobs = order
+        let blobs = offsets
             .iter()
-            .enumerate()
-            .map(|(i, &position)| crate::pack::BlobEntry {
-                id: ids[position],
-                offset: i as u32 * 1000,
-                stored_len: 1000,
-                raw_len: 64,
-                flags: 0,
-            })
+            .zip(&ids)
+            .map(|(&offset, &id)| crate::pack::BlobEntry { id, offset, stored_len: 1000, raw_len: 64, flags: 0 })
             .collect();
         let mut index = ChunkIndex::default();
         index.add_pack(&crate::index::PackEntry { id: crate::id::PackId([9; 32]), size_bytes: 8000, blobs });
@@ -297,9 +328,21 @@ mod tests {
     #[test]
     fn chunks_stored_out_of_order_are_read_in_one_batch_and_a_repeated_one_in_another() {
         assert_eq!(
-            batches_of(&[1, 0, 3, 2, 4, 6, 5, 7]),
-            [(0, 8000, vec![0, 1, 2, 3, 4, 5, 6, 7]), (5000, 6000, vec![8])],
-            "one ranged read for the pack, one more for the chunk read twice"
+            batches_of([1000, 0, 3000, 2000, 4000, 6000, 5000, 7000]),
+            [(0, 8000, vec![1, 0, 3, 2, 4, 6, 5, 7]), (5000, 6000, vec![8])],
+        );
+    }
+
+    #[test]
+    fn a_gap_wider_than_the_limit_splits_the_read() {
+        let far = 1_000_000;
+        assert_eq!(
+            batches_of([0, 1000, 2000, 3000, far, far + 1000, far + 2000, far + 3000]),
+            [
+                (0, 4000, vec![0, 1, 2, 3]),
+                (far as u64, far as u64 + 4000, vec![4, 5, 6, 7]),
+                (1_002_000, 1_003_000, vec![8])
+            ],
         );
     }
 
