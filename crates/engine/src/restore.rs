@@ -1,6 +1,7 @@
 //! Restoring a snapshot: parallel ranged reads, every chunk authenticated and hash-checked
 //! before it is written, out-of-order positioned writes, holes for zero chunks.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -23,6 +24,10 @@ use crate::snapshot::Manifest;
 const BATCH_BYTES_MAX: u64 = 8 << 20;
 /// …and a gap of unneeded bytes up to this size is read through rather than split on.
 const BATCH_GAP_BYTES_MAX: u64 = 256 << 10;
+/// Most image bytes one [`Window`] covers. Below a stream target's reorder limit, so the reader
+/// holding the earliest unwritten chunk never waits on another chunk of its batch.
+const WINDOW_IMAGE_BYTES_MAX: u64 = 32 << 20;
+const _: () = assert!(WINDOW_IMAGE_BYTES_MAX < drydock_sources::STREAM_REORDER_BYTES_MAX);
 /// Reads in flight: more than cores, because object stores answer with latency, not CPU.
 const RESTORE_READERS_MIN: usize = 8;
 
@@ -35,7 +40,7 @@ pub struct RestoreReport {
     pub duration_ms: u64,
 }
 
-/// One ranged read: consecutive image positions whose blobs sit close together in one pack.
+/// One ranged read: blobs of nearby image positions that sit close together in one pack.
 struct Batch {
     pack: u32,
     start: u64,
@@ -110,8 +115,8 @@ pub fn restore(
     })
 }
 
-/// Splits the image into ranged reads (in image order, so a stream target's reorder window
-/// stays small) and runs of zero chunks.
+/// Splits the image into ranged reads (in image order from one [`Window`] to the next, so a
+/// stream target's reorder window stays small) and runs of zero chunks.
 struct Plan {
     batches: Vec<Batch>,
     /// (offset, length) of runs of zero chunks.
@@ -121,6 +126,7 @@ struct Plan {
 fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<Plan> {
     let mut batches: Vec<Batch> = Vec::new();
     let mut zero_runs: Vec<(u64, u64)> = Vec::new();
+    let mut window = Window::default();
     for (position, id) in manifest.chunks.iter().enumerate() {
         let (start, len) = manifest.chunk_range(position);
         if id.is_zero() {
@@ -142,28 +148,73 @@ fn plan(manifest: &Manifest, index: &ChunkIndex, label: &str) -> Result<Plan> {
                 format!("chunk {} has length {}, expected {len}", id.short(), location.raw_len),
             ));
         }
-        let blob_start = location.offset as u64;
-        let blob_end = blob_start + location.stored_len as u64;
-        let extend = batches.last().is_some_and(|b| {
-            b.pack == location.pack
-                && blob_start >= b.end
-                && blob_start - b.end <= BATCH_GAP_BYTES_MAX
-                && blob_end - b.start <= BATCH_BYTES_MAX
-        });
-        if extend {
-            let batch = batches.last_mut().expect("checked above");
-            batch.end = blob_end;
-            batch.blobs.push((position, *id, location));
-        } else {
-            batches.push(Batch {
-                pack: location.pack,
-                start: blob_start,
-                end: blob_end,
-                blobs: vec![(position, *id, location)],
-            });
+        if !window.fits(&location, start + len) {
+            window.close_into(&mut batches);
         }
+        window.add(position, start, *id, location);
     }
+    window.close_into(&mut batches);
     Ok(Plan { batches, zero_runs })
+}
+
+/// The blobs of consecutive image positions over at most `WINDOW_IMAGE_BYTES_MAX` of the image.
+/// The backup's readers and workers finish chunks out of order, so neighbouring chunks of the
+/// image are scattered over a pack, or two: the window's blobs are sorted by pack and offset and
+/// read in runs, so random data is read in GETs of up to 8 MiB rather than one per chunk.
+#[derive(Default)]
+struct Window {
+    blobs: Vec<(usize, ChunkId, Location)>,
+    /// Where the window's first chunk starts in the image.
+    image_start: u64,
+    /// A blob (pack, offset) is taken once per window: blobs are decrypted in place, so a chunk
+    /// repeated in the image is read again in another batch.
+    taken: HashSet<(u32, u32)>,
+}
+
+impl Window {
+    fn fits(&self, location: &Location, image_end: u64) -> bool {
+        self.blobs.is_empty()
+            || (image_end - self.image_start <= WINDOW_IMAGE_BYTES_MAX
+                && !self.taken.contains(&(location.pack, location.offset)))
+    }
+
+    fn add(&mut self, position: usize, image_start: u64, id: ChunkId, location: Location) {
+        if self.blobs.is_empty() {
+            self.image_start = image_start;
+        }
+        self.taken.insert((location.pack, location.offset));
+        self.blobs.push((position, id, location));
+    }
+
+    /// One ranged read per run of blobs of a pack whose gaps are at most `BATCH_GAP_BYTES_MAX`,
+    /// each of at most `BATCH_BYTES_MAX`.
+    fn close_into(&mut self, batches: &mut Vec<Batch>) {
+        self.blobs.sort_by_key(|(_, _, location)| (location.pack, location.offset));
+        let mut current: Option<Batch> = None;
+        for (position, id, location) in self.blobs.drain(..) {
+            let (start, end) = blob_range(&location);
+            match &mut current {
+                Some(batch)
+                    if batch.pack == location.pack
+                        && start.saturating_sub(batch.end) <= BATCH_GAP_BYTES_MAX
+                        && end - batch.start <= BATCH_BYTES_MAX =>
+                {
+                    batch.end = end;
+                    batch.blobs.push((position, id, location));
+                }
+                _ => {
+                    batches.extend(current.take());
+                    current = Some(Batch { pack: location.pack, start, end, blobs: vec![(position, id, location)] });
+                }
+            }
+        }
+        batches.extend(current);
+        self.taken.clear();
+    }
+}
+
+fn blob_range(location: &Location) -> (u64, u64) {
+    (location.offset as u64, location.offset as u64 + location.stored_len as u64)
 }
 
 /// What every reader thread shares.
@@ -247,6 +298,80 @@ mod tests {
     use crate::backup::{BackupOptions, backup};
     use crate::keys::KdfParams;
     use crate::{InitOptions, NoProgress};
+
+    /// Chunk `i` of the image stored at `blobs[i]` = (pack, offset), 1000 bytes each; a last
+    /// chunk repeats chunk 6. The plan's ranged reads as (pack, start, end, image positions).
+    fn batches_of(blobs: [(u8, u32); 8]) -> Vec<(u32, u64, u64, Vec<usize>)> {
+        let ids: Vec<ChunkId> = (0..8u8).map(|i| ChunkId([i + 1; 32])).chain([ChunkId([7; 32])]).collect();
+        let mut index = ChunkIndex::default();
+        for pack in 0..2 {
+            let entries = blobs
+                .iter()
+                .zip(&ids)
+                .filter(|((p, _), _)| *p == pack)
+                .map(|(&(_, offset), &id)| crate::pack::BlobEntry {
+                    id,
+                    offset,
+                    stored_len: 1000,
+                    raw_len: 64,
+                    flags: 0,
+                })
+                .collect();
+            let id = crate::id::PackId([pack + 10; 32]);
+            index.add_pack(&crate::index::PackEntry { id, size_bytes: 1 << 20, blobs: entries });
+        }
+        let meta = crate::snapshot::SnapshotMeta {
+            name: "disk".into(),
+            source: String::new(),
+            size_bytes: 9 * 64,
+            chunk_size_bytes: 64,
+            created_at: String::new(),
+            duration_ms: 0,
+            tags: Vec::new(),
+            parent: None,
+            hostname: String::new(),
+            stored_bytes: 0,
+            chunks_new: 0,
+            chunks_zero: 0,
+        };
+        let manifest = Manifest { meta, chunks: ids };
+        let Plan { batches, zero_runs } = plan(&manifest, &index, "test").unwrap();
+        assert!(zero_runs.is_empty());
+        let pack_of = |b: &Batch| index.packs[b.pack as usize].0[0] as u32 - 10;
+        batches.iter().map(|b| (pack_of(b), b.start, b.end, b.blobs.iter().map(|(p, _, _)| *p).collect())).collect()
+    }
+
+    #[test]
+    fn chunks_stored_out_of_order_are_read_in_one_batch_and_a_repeated_one_in_another() {
+        let offsets = [1000, 0, 3000, 2000, 4000, 6000, 5000, 7000];
+        assert_eq!(
+            batches_of(offsets.map(|o| (0, o))),
+            [(0, 0, 8000, vec![1, 0, 3, 2, 4, 6, 5, 7]), (0, 5000, 6000, vec![8])],
+        );
+    }
+
+    #[test]
+    fn neighbours_scattered_over_two_packs_are_read_in_one_batch_per_pack() {
+        let blobs = [(0, 0), (1, 0), (0, 1000), (1, 1000), (0, 2000), (1, 2000), (0, 3000), (1, 3000)];
+        assert_eq!(
+            batches_of(blobs),
+            [(0, 0, 4000, vec![0, 2, 4, 6]), (1, 0, 4000, vec![1, 3, 5, 7]), (0, 3000, 4000, vec![8])],
+        );
+    }
+
+    #[test]
+    fn a_gap_wider_than_the_limit_splits_the_read() {
+        let far = 1_000_000;
+        let offsets = [0, 1000, 2000, 3000, far, far + 1000, far + 2000, far + 3000];
+        assert_eq!(
+            batches_of(offsets.map(|o| (0, o))),
+            [
+                (0, 0, 4000, vec![0, 1, 2, 3]),
+                (0, far as u64, far as u64 + 4000, vec![4, 5, 6, 7]),
+                (0, 1_002_000, 1_003_000, vec![8])
+            ],
+        );
+    }
 
     /// The direct-I/O paths end to end on a real filesystem: packs stored by `LocalStorage`
     /// (several, so pack buffers are reused), the image read with O_DIRECT, and restored into a

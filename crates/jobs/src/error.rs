@@ -19,10 +19,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// What was being done, and where, before why it failed: a storage error names a bucket and
+    /// an object, but the user knows the region by its slug.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
+    }
+
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context { context: context.into(), source: Box::new(self) }
     }
 }

@@ -199,7 +199,7 @@ fn take_image(
 ) -> Result<()> {
     let image = image_param(jobs, action)?;
     let result = (|| {
-        let repo = jobs.regions().repository(region)?;
+        let repo = jobs.regions().repository(region).map_err(|e| e.context(format!("opening region {region}")))?;
         let path = jobs.disks().existing(&disk.path)?;
         let raw = RawView::of(jobs, action, &path, disk.format)?;
         let source = ImageFile::open(raw.path()).map_err(|e| Error::io(format!("opening disk {}", disk.path), e))?;
@@ -208,7 +208,8 @@ fn take_image(
             tags: RepoTags::of(team, &image).encode(),
         };
         let progress = ActionProgress::new(jobs.catalog(), action.id);
-        let report = backup(&repo, &source, &options, &progress, cancel)?;
+        let report = backup(&repo, &source, &options, &progress, cancel)
+            .map_err(|e| Error::from(e).context(format!("backing up into region {region}")))?;
         let copy = ImageCopy { region: region.to_string(), snapshot_id: report.id.to_hex() };
         jobs.catalog().finish_image(image.id, &copy, report.meta.size_bytes, report.meta.stored_bytes)?;
         Ok(())
@@ -246,7 +247,7 @@ fn restore_image(
             Err(e) if cancel.is_cancelled() => return Err(e),
             Err(e) => {
                 tracing::warn!("restoring image {} from region {}: {e}", image.id, copy.region);
-                failures.push((copy.region.as_str(), e));
+                failures.push(e.context(format!("restoring from region {}", copy.region)));
             }
         }
     }
@@ -254,9 +255,9 @@ fn restore_image(
     if failures.len() <= 1 {
         return Err(failures
             .pop()
-            .map_or_else(|| Error::Invalid(format!("image {} has no copy in any region", image.id)), |(_, e)| e));
+            .unwrap_or_else(|| Error::Invalid(format!("image {} has no copy in any region", image.id))));
     }
-    let reasons: Vec<String> = failures.iter().map(|(region, e)| format!("{region}: {e}")).collect();
+    let reasons: Vec<String> = failures.iter().map(Error::to_string).collect();
     Err(Error::Invalid(format!("image {}: no region could restore it ({})", image.id, reasons.join("; "))))
 }
 
@@ -326,14 +327,16 @@ fn transfer(jobs: &Jobs, action: &Action, cancel: &CancelToken) -> Result<()> {
             continue;
         }
         let (source, id) = readable_copy(jobs, &image)?;
-        let target = jobs.regions().repository(&destination)?;
+        let target =
+            jobs.regions().repository(&destination).map_err(|e| e.context(format!("opening region {destination}")))?;
         let team = jobs.catalog().team(action.team_id)?;
         let options = BackupOptions {
             name: format!("{}-{}", image.resource_type, image.resource_id),
             tags: RepoTags::of(&team, &image).encode(),
         };
         let progress = ActionProgress::new(jobs.catalog(), action.id);
-        let report = drydock_engine::copy::copy_snapshot(&source, &id, &target, &options, &progress, cancel)?;
+        let report = drydock_engine::copy::copy_snapshot(&source, &id, &target, &options, &progress, cancel)
+            .map_err(|e| Error::from(e).context(format!("copying image {} to region {destination}", image.id)))?;
         let copy = ImageCopy { region: destination, snapshot_id: report.id.to_hex() };
         jobs.catalog().add_image_copy(image.id, &copy)?;
     }

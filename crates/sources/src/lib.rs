@@ -6,7 +6,9 @@ mod image_file;
 mod target;
 
 pub use image_file::ImageFile;
-pub use target::{BlockDeviceTarget, FileTarget, PARTIAL_MARK, RestoreTarget, StreamTarget, open_target};
+pub use target::{
+    BlockDeviceTarget, FileTarget, PARTIAL_MARK, RestoreTarget, STREAM_REORDER_BYTES_MAX, StreamTarget, open_target,
+};
 
 use std::io;
 use std::ops::Range;

@@ -32,7 +32,7 @@ pub use key::ObjectKey;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
 pub use retry::{Retry, RetryPolicy};
-pub use s3::{Credentials, MULTIPART_THRESHOLD_DEFAULT, PART_SIZE_MIN, S3Config, S3Storage};
+pub use s3::{Credentials, MULTIPART_THRESHOLD_DEFAULT, PART_SIZE_MIN, PendingUpload, S3Config, S3Storage};
 
 /// What `list` and `stat` report about an object.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,6 +17,7 @@ mod xml;
 use std::time::Duration;
 
 pub use config::{MULTIPART_THRESHOLD_DEFAULT, PART_SIZE_MIN, S3Config};
+pub use multipart::PendingUpload;
 pub use sigv4::Credentials;
 use ureq::Agent;
 

@@ -1,5 +1,13 @@
 //! Multipart uploads: objects above the threshold go up in parts, a few at once, and are
 //! aborted if any part fails, so a failed put leaves no object.
+//!
+//! An upload that is never completed or aborted stays invisible but keeps its parts' space. The
+//! abort is retried briefly for that reason; a server that is down for longer (killed in the
+//! middle of an upload) cannot be told, and its pending uploads are listed by
+//! [`S3Storage::pending_uploads`] and removed by [`S3Storage::abort_upload`] or by the bucket's
+//! lifecycle rule (`AbortIncompleteMultipartUpload`).
+
+use std::time::Duration;
 
 use super::request::{header, text};
 use super::{S3Storage, xml};
@@ -7,6 +15,18 @@ use crate::{Error, ErrorKind, ObjectKey, Result};
 
 /// Parts of one upload sent at once.
 pub(super) const PART_UPLOADS_PARALLEL: usize = 4;
+/// Attempts at aborting a failed upload, and the pause before the second (doubling after):
+/// rides out a dropped connection without holding a failing backup up for long.
+const ABORT_ATTEMPTS_MAX: u32 = 3;
+const ABORT_DELAY_INITIAL: Duration = Duration::from_millis(200);
+
+/// A multipart upload started and neither completed nor aborted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The object's name in the bucket, the prefix included.
+    pub name: String,
+    pub upload_id: String,
+}
 
 impl S3Storage {
     pub(super) fn put_multipart(&self, key: &ObjectKey, name: &str, data: &[u8]) -> Result<()> {
@@ -41,11 +61,58 @@ impl S3Storage {
             Ok(())
         });
         if outcome.is_err() {
-            // Best effort: parts of an upload never completed are invisible, but they take space
-            // until aborted (or until a lifecycle rule removes them).
-            let _ = self.send("put", key.as_str(), "DELETE", Some(name), &[("uploadId", &upload_id)], &[], b"");
+            // The put fails with its own error whatever happens here: a failed abort costs
+            // space, not correctness (see the module's comment).
+            let mut delay = ABORT_DELAY_INITIAL;
+            for attempt in 1..=ABORT_ATTEMPTS_MAX {
+                match self.abort_upload(name, &upload_id) {
+                    Err(e) if e.kind == ErrorKind::Transient && attempt < ABORT_ATTEMPTS_MAX => {
+                        std::thread::sleep(delay);
+                        delay *= 2;
+                    }
+                    _ => break,
+                }
+            }
         }
         outcome
+    }
+
+    /// Aborts a multipart upload, freeing its parts; `Ok` if it is gone already.
+    pub fn abort_upload(&self, name: &str, upload_id: &str) -> Result<()> {
+        let reply = self.send("abort upload", name, "DELETE", Some(name), &[("uploadId", upload_id)], &[], b"")?;
+        match reply.status {
+            200 | 204 | 404 => Ok(()),
+            _ => Err(self.failure("abort upload", name, &reply)),
+        }
+    }
+
+    /// The multipart uploads pending under this storage's prefix (ListMultipartUploads).
+    pub fn pending_uploads(&self) -> Result<Vec<PendingUpload>> {
+        let prefix = self.object_name("");
+        let mut uploads = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut query = vec![("uploads", ""), ("prefix", prefix.as_str())];
+            if let Some((key, upload_id)) = &markers {
+                query.push(("key-marker", key.as_str()));
+                query.push(("upload-id-marker", upload_id.as_str()));
+            }
+            let reply = self.send("list uploads", &prefix, "GET", None, &query, &[], b"")?;
+            if reply.status != 200 {
+                return Err(self.failure("list uploads", &prefix, &reply));
+            }
+            let body = text(&reply.body);
+            for upload in xml::all(&body, "Upload") {
+                if let (Some(name), Some(upload_id)) = (xml::first(&upload, "Key"), xml::first(&upload, "UploadId")) {
+                    uploads.push(PendingUpload { name, upload_id });
+                }
+            }
+            let next = xml::first(&body, "NextKeyMarker").zip(xml::first(&body, "NextUploadIdMarker"));
+            match next {
+                Some(next) if xml::first(&body, "IsTruncated").as_deref() == Some("true") => markers = Some(next),
+                _ => return Ok(uploads),
+            }
+        }
     }
 
     /// Sends the parts, a few at once; their ETags in part order.
