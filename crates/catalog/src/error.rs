@@ -13,12 +13,9 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// The database failed (or could not be reached) while the catalog was doing `context`.
-    #[error("catalog {context}: {source}")]
-    Database {
-        context: String,
-        #[source]
-        source: DbError,
-    },
+    /// The cause is part of the message and not a `source`: error chains would repeat it.
+    #[error("catalog {context}: {cause}")]
+    Database { context: String, cause: DbError },
     /// A stored value could not be read back (a bug or a hand-edited database).
     #[error("catalog holds an unreadable {0}")]
     Corrupt(String),
@@ -40,6 +37,6 @@ pub(crate) trait Context<T> {
 
 impl<T, E: Into<DbError>> Context<T> for std::result::Result<T, E> {
     fn context(self, what: &str) -> Result<T> {
-        self.map_err(|e| Error::Database { context: what.to_string(), source: e.into() })
+        self.map_err(|e| Error::Database { context: what.to_string(), cause: e.into() })
     }
 }

@@ -269,8 +269,9 @@ pub(super) fn describe(error: &tokio_postgres::Error) -> String {
             None => db.message().to_string(),
         };
     }
+    // Its own text is only the kind of failure ("error connecting to server"): add the cause.
     match error.source() {
-        Some(source) => format!("{error}: {source}"),
+        Some(cause) => format!("{error}: {cause}"),
         None => error.to_string(),
     }
 }
