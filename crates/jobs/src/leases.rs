@@ -75,9 +75,17 @@ impl Jobs {
             if self.is_running(action.id) {
                 continue;
             }
-            if self.finish_if_committed(&action)? {
-                self.catalog().finish_action(action.id, Ok(()))?;
-                continue;
+            // From here every action taken is either ended or run: one left neither would stay
+            // leased to this daemon, renewed and never run.
+            let committed = self.finish_if_committed(&action).unwrap_or_else(|e| {
+                tracing::warn!(action = action.id, "checking whether action {} was committed: {e}", action.id);
+                false
+            });
+            if committed {
+                match self.catalog().finish_action(action.id, Ok(())) {
+                    Ok(_) => continue,
+                    Err(e) => tracing::warn!(action = action.id, "recording action {} as done: {e}", action.id),
+                }
             }
             execute::remove_leftovers(self, &action);
             to_run.push(action);
