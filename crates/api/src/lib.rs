@@ -3,6 +3,7 @@
 //! jobs. What drydock adds beyond DigitalOcean's surface lives under `/drydock/v1`.
 
 mod auth;
+mod dashboard;
 mod error;
 mod extract;
 mod metrics;
@@ -104,6 +105,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(authenticated)
         .merge(routes::public())
+        .merge(dashboard::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -85,6 +85,7 @@ pub fn droplet(regions: &Regions, d: &Droplet, source_image: Option<&Image>, bac
         "drydock": {
             "disk": {"path": d.disk.path, "format": d.disk.format.as_str(), "size_bytes": d.disk.size_bytes},
             "power": d.power,
+            "backup_policy": d.backup_policy,
             "backups": backups,
         },
     })
@@ -169,6 +170,7 @@ pub fn droplet_snapshot(i: &Image) -> Value {
         "min_disk_size": gib_ceil(i.size_bytes),
         "size_gigabytes": gib_float(i.stored_bytes),
         "type": i.kind.as_str(),
+        "drydock": {"tags": i.tags, "size_bytes": i.size_bytes, "stored_bytes": i.stored_bytes},
     })
 }
 
@@ -185,7 +187,7 @@ pub fn volume(regions: &Regions, v: &Volume, backups: Value) -> Value {
         "tags": v.tags,
         "filesystem_type": v.filesystem_type,
         "filesystem_label": v.filesystem_label,
-                "drydock": {
+        "drydock": {
             "disk": {"path": v.disk.path, "format": v.disk.format.as_str(), "size_bytes": v.disk.size_bytes},
             "locked": v.locked,
             "backups_enabled": v.backups_enabled,

@@ -1,0 +1,238 @@
+"""The web dashboard in real headless Chromium (browser.py) against the real daemon: sign in,
+register a droplet, enable backups through the flow, Snapshot Now and watch its progress,
+restore into a new droplet, delete a snapshot after confirming, and every screen on a desktop
+and a phone with no console error. Screenshots go to target/ui-artifacts.
+
+The dashboard's team ("dashboard") is its own, so its lists hold only what these tests made.
+"""
+
+import hashlib
+import uuid
+
+import pytest
+import requests
+from playwright.sync_api import expect
+from browser import DESKTOP, PHONE, Browser, shot, sign_in
+from conftest import poll_action
+
+FIRST_LOAD_BYTES_MAX = 300 * 1024
+
+
+@pytest.fixture(scope="module")
+def browser(drydock):
+    b = Browser(drydock.endpoint)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def ui_token(drydock):
+    return drydock.create_token("*", team="dashboard", name="dashboard")
+
+
+@pytest.fixture(scope="module")
+def ui_client(drydock, ui_token):
+    return drydock.client(ui_token)
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.page()
+    yield page
+    problems = list(page.problems)
+    page.context.close()
+    assert not problems, "the browser reported problems:\n" + "\n".join(problems)
+
+
+def kept_after(drydock, token: str, policy: dict, days: int = 400) -> int:
+    """How many backups the API's simulator keeps after `days` of `policy`."""
+    response = requests.post(
+        f"{drydock.endpoint}/drydock/v1/retention/simulate",
+        json={"policy": policy, "days": days},
+        headers={"Authorization": f"Bearer {token}"},
+        verify=str(drydock.cert),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["simulation"]["kept"]
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dashboard_is_served_from_the_binary_with_a_strict_policy(drydock):
+    index = requests.get(f"{drydock.endpoint}/", verify=str(drydock.cert), timeout=10)
+    assert index.status_code == 200
+    assert index.headers["content-type"].startswith("text/html")
+    policy = index.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    # Nothing from outside this server.
+    assert "http://" not in index.text and "https://" not in index.text
+    script = requests.get(f"{drydock.endpoint}/ui/js/app.js", verify=str(drydock.cert), timeout=10)
+    assert script.headers["content-type"].startswith("text/javascript")
+    again = requests.get(
+        f"{drydock.endpoint}/ui/js/app.js",
+        headers={"If-None-Match": script.headers["etag"]},
+        verify=str(drydock.cert),
+        timeout=10,
+    )
+    assert again.status_code == 304
+    missing = requests.get(f"{drydock.endpoint}/ui/js/nothing.js", verify=str(drydock.cert), timeout=10)
+    assert missing.status_code == 404 and "nothing.js" in missing.json()["message"]
+
+
+def test_sign_in_refuses_a_wrong_token_in_words_then_shows_the_empty_state(drydock, page, ui_token):
+    page.goto(f"{drydock.endpoint}/")
+    page.get_by_label("API token").fill("dop_v1_" + "0" * 64)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    # The refused request is logged by Chromium as a failed resource: expected here.
+    page.problems.clear()
+    page.get_by_label("API token").fill(ui_token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="No droplets yet").wait_for()
+    assert "drydock droplet register" in page.locator("pre").inner_text()
+    shot(page, "droplets-empty")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("API token").wait_for()
+
+
+def test_register_enable_backups_snapshot_restore_and_delete(drydock, page, ui_token, ui_client, make_disk, new_path):
+    disk = make_disk(size_bytes=256 << 20, chunks=64, chunk_bytes=1 << 20)
+    name = f"web-{uuid.uuid4().hex[:6]}"
+    sign_in(page, drydock.endpoint, ui_token)
+
+    # Register a droplet.
+    page.get_by_role("link", name="Register a droplet").first.click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Disk", exact=True).fill(str(disk))
+    shot(page, "register-droplet")
+    page.get_by_role("button", name="Register droplet").click()
+    page.get_by_role("heading", name=name).wait_for()
+    droplet_id = int(page.url.rsplit("/", 1)[1])
+
+    # Enable backups: schedule → retention with the simulator → replication → Start Backups.
+    page.get_by_role("link", name="Enable backups").click()
+    page.get_by_label("Frequency").select_option("daily")
+    page.get_by_label("Time", exact=True).select_option("4")
+    page.get_by_label("Time zone").select_option("Europe/Paris")
+    shot(page, "enable-backups-schedule")
+    page.get_by_role("button", name="Next").click()
+    assert page.get_by_label("Keep daily backups").input_value() == "7"
+    assert page.get_by_label("Keep weekly backups").input_value() == "4"
+    assert page.get_by_label("Keep monthly backups").input_value() == "12"
+    # The simulator shows what the API's simulator answers for the plan being set up.
+    plan = {"plan": "daily", "hour": 4, "time_zone": "Europe/Paris", "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 12}
+    page.get_by_text(f"{kept_after(drydock, ui_token, plan)} backups kept").wait_for()
+    assert "a month" in page.locator(".notice", has_text="backups kept").inner_text()
+    page.get_by_label("Keep daily backups").fill("3")
+    page.get_by_text(f"{kept_after(drydock, ui_token, {**plan, 'keep_daily': 3})} backups kept").wait_for()
+    shot(page, "enable-backups-retention")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Test local-2 (local-2)").check()
+    shot(page, "enable-backups-replication")
+    page.get_by_role("button", name="Start Backups").click()
+    page.get_by_role("heading", name=name).wait_for()
+    backups = page.get_by_role("region", name="Backups")
+    assert "Daily at 04:00 Europe/Paris" in backups.inner_text()
+    assert "local-2" in backups.inner_text()
+    policy = ui_client.droplets.get(droplet_id)["droplet"]["drydock"]["backup_policy"]
+    assert policy["plan"] == "daily" and policy["hour"] == 4 and policy["time_zone"] == "Europe/Paris"
+    assert (policy["keep_daily"], policy["keep_weekly"], policy["keep_monthly"]) == (3, 4, 12)
+    assert policy["replication_regions"] == ["local-2"]
+
+    # It is on the Active tab now.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Droplets").click()
+    page.get_by_role("tab", name="Active (1)").wait_for()
+    assert page.get_by_role("link", name=name).is_visible()
+    shot(page, "droplets-active")
+    page.get_by_role("link", name=name).click()
+
+    # Snapshot Now: the progress shown while it runs, until it completes.
+    page.evaluate(
+        """() => {
+            window.seenProgress = [];
+            new MutationObserver(() => {
+                for (const bar of document.querySelectorAll('progress')) window.seenProgress.push(Number(bar.value));
+            }).observe(document.body, {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+    page.get_by_role("button", name="Snapshot Now").click()
+    notice = page.locator("[role=status]", has_text="Snapshot (action")
+    notice.wait_for()
+    notice.get_by_text("completed").wait_for(timeout=120_000)
+    seen = page.evaluate("window.seenProgress")
+    assert seen and min(seen) < 100, f"no progress was shown while the snapshot ran: {seen}"
+    shot(page, "droplet-detail")
+    snapshots = ui_client.droplets.list_snapshots(droplet_id)["snapshots"]
+    assert len(snapshots) == 1
+    snapshot = snapshots[0]
+    row = page.locator("tr", has_text=snapshot["name"])
+    row.get_by_text("manual").wait_for()
+
+    # Restore into a new droplet.
+    target = new_path()
+    row.get_by_role("button", name="New droplet").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill(f"{name}-copy")
+    dialog.get_by_label("Disk path").fill(str(target))
+    dialog.get_by_role("button", name="Create droplet").click()
+    page.get_by_role("heading", name=f"{name}-copy").wait_for(timeout=120_000)
+    assert sha256(target) == sha256(disk)
+    shot(page, "restored-droplet")
+
+    # Delete the snapshot: cancelling keeps it, confirming deletes it.
+    page.goto(f"{drydock.endpoint}/#/droplets/{droplet_id}")
+    row = page.locator("tr", has_text=snapshot["name"])
+    row.get_by_role("button", name="Delete").click()
+    confirm = page.get_by_role("dialog")
+    assert "cannot be restored" in confirm.inner_text()
+    shot(page, "delete-confirmation")
+    confirm.get_by_role("button", name="Cancel").click()
+    assert ui_client.droplets.list_snapshots(droplet_id)["snapshots"]
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete snapshot").click()
+    row.wait_for(state="detached")
+    assert ui_client.droplets.list_snapshots(droplet_id)["snapshots"] == []
+
+
+def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, browser, ui_token, ui_client):
+    droplets = ui_client.droplets.list()["droplets"]
+    droplet_id = droplets[0]["id"] if droplets else None
+    screens = {
+        "droplets": ("#/droplets", "Droplets"),
+        "droplets-inactive": ("#/droplets/inactive", "Droplets"),
+        "volumes": ("#/volumes", "Volumes"),
+        "register-volume": ("#/volumes/new", "Register a volume"),
+        "actions": ("#/actions", "Actions"),
+        "regions": ("#/regions", "Regions"),
+        "usage": ("#/usage", "Usage and cost"),
+        "tokens": ("#/tokens", "API tokens"),
+    }
+    if droplet_id:
+        screens["droplet"] = (f"#/droplets/{droplet_id}", None)
+        screens["backup-plan"] = (f"#/droplets/{droplet_id}/backups", None)
+    for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = browser.page(viewport)
+        sign_in(page, drydock.endpoint, ui_token)
+        for screen, (route, heading) in screens.items():
+            page.goto(f"{drydock.endpoint}/{route}")
+            page.locator("main h1").first.wait_for()
+            if heading:
+                assert page.locator("main h1").first.inner_text().startswith(heading), (screen, route)
+            assert not page.locator(".notice.bad").count(), page.locator(".notice.bad").inner_text()
+            unlabelled = page.evaluate(
+                """() => [...document.querySelectorAll('input, select, textarea, button')]
+                    .filter(el => !el.closest('[hidden]') && !(el.labels?.length || el.getAttribute('aria-label')
+                        || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+                    .map(el => el.outerHTML)"""
+            )
+            assert not unlabelled, f"{screen}: controls without a label: {unlabelled}"
+            if size_name == "phone":
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{screen} is {width} px wide on a phone"
+            shot(page, f"{screen}-{size_name}")
+        problems = list(page.problems)
+        page.context.close()
+        assert not problems, "\n".join(problems)
