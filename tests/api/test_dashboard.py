@@ -7,6 +7,7 @@ The dashboard's team ("dashboard") is its own, so its lists hold only what these
 """
 
 import hashlib
+import re
 import uuid
 
 import pytest
@@ -199,7 +200,6 @@ def test_register_enable_backups_snapshot_restore_and_delete(drydock, page, ui_t
 
 def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, browser, ui_token, ui_client):
     droplets = ui_client.droplets.list()["droplets"]
-    droplet_id = droplets[0]["id"] if droplets else None
     screens = {
         "droplets": ("#/droplets", "Droplets"),
         "droplets-inactive": ("#/droplets/inactive", "Droplets"),
@@ -210,17 +210,17 @@ def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, brows
         "usage": ("#/usage", "Usage and cost"),
         "tokens": ("#/tokens", "API tokens"),
     }
-    if droplet_id:
-        screens["droplet"] = (f"#/droplets/{droplet_id}", None)
-        screens["backup-plan"] = (f"#/droplets/{droplet_id}/backups", None)
+    if droplets:
+        droplet = droplets[0]
+        screens["droplet"] = (f"#/droplets/{droplet['id']}", droplet["name"])
+        screens["backup-plan"] = (f"#/droplets/{droplet['id']}/backups", re.compile("Enable backups of|Change the backup plan of"))
     for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = browser.page(viewport)
         sign_in(page, drydock.endpoint, ui_token)
         for screen, (route, heading) in screens.items():
             page.goto(f"{drydock.endpoint}/{route}")
-            page.locator("main h1").first.wait_for()
-            if heading:
-                assert page.locator("main h1").first.inner_text().startswith(heading), (screen, route)
+            # A new hash is a navigation within the page: wait for the new view, not the old.
+            expect(page.locator("main h1").first).to_contain_text(heading)
             assert not page.locator(".notice.bad").count(), page.locator(".notice.bad").inner_text()
             unlabelled = page.evaluate(
                 """() => [...document.querySelectorAll('input, select, textarea, button')]
@@ -236,3 +236,56 @@ def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, brows
         problems = list(page.problems)
         page.context.close()
         assert not problems, "\n".join(problems)
+
+
+def test_keyboard_alone_signs_in_and_moves_between_screens(drydock, page, ui_token):
+    page.goto(f"{drydock.endpoint}/")
+    # The token field has focus on arrival; Enter submits.
+    page.keyboard.type(ui_token)
+    page.keyboard.press("Enter")
+    expect(page.locator("main h1").first).to_contain_text("Droplets")
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Regions":
+            break
+    else:
+        raise AssertionError("Tab never reached the Regions link")
+    page.keyboard.press("Enter")
+    expect(page.locator("main h1").first).to_have_text("Regions")
+    # Where the keyboard is stays visible.
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+
+
+def test_first_load_transfers_less_than_300_kb(drydock, page):
+    page.goto(f"{drydock.endpoint}/")
+    page.get_by_label("API token").wait_for()
+    transferred = page.evaluate(
+        """() => performance.getEntriesByType('navigation')[0].transferSize
+            + performance.getEntriesByType('resource').reduce((total, r) => total + r.transferSize, 0)"""
+    )
+    assert 0 < transferred < FIRST_LOAD_BYTES_MAX, transferred
+
+
+def test_power_off_and_snapshot_switches_the_machine_off_then_on(drydock, page, ui_token, ui_client, make_disk, tmp_path):
+    state, log = tmp_path / "state", tmp_path / "log"
+    state.write_text("on\n")
+    power = {
+        "driver": "command",
+        "on": f"echo on > {state}; echo on >> {log}",
+        "off": f"echo off > {state}; echo off >> {log}",
+        "shutdown": f"echo off > {state}; echo shutdown >> {log}",
+        "status": f"grep -q on {state}",
+    }
+    name = f"db-{uuid.uuid4().hex[:6]}"
+    created = ui_client.droplets.create({"name": name, "disk": {"path": str(make_disk())}, "power": power})
+    assert poll_action(ui_client, created["links"]["actions"][0]["id"])["status"] == "completed"
+    sign_in(page, drydock.endpoint, ui_token)
+    page.goto(f"{drydock.endpoint}/#/droplets/{created['droplet']['id']}")
+    expect(page.get_by_role("region", name="Server")).to_contain_text("command")
+    page.get_by_role("button", name="Power off and snapshot").click()
+    notice = page.locator("[role=status]", has_text="Power off and snapshot (action")
+    expect(notice).to_contain_text("completed", timeout=60_000)
+    # Shut down cleanly, snapshot, on again: and the snapshot is listed.
+    assert log.read_text().split() == ["shutdown", "on"]
+    assert state.read_text().strip() == "on"
+    assert len(ui_client.droplets.list_snapshots(created["droplet"]["id"])["snapshots"]) == 1

@@ -79,7 +79,8 @@ fn find(path: &str) -> Option<&'static Asset> {
 /// The file with an ETag, so a browser revalidates instead of downloading it again; `no-cache`
 /// so that a new daemon's dashboard is picked up at once.
 fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
-    let etag = format!("\"{:016x}\"", fnv1a(asset.body));
+    // Weak: the same file is sent plain or zstd-compressed (compress.rs).
+    let etag = format!("W/\"{:016x}\"", fnv1a(asset.body));
     let cached = headers.get(header::IF_NONE_MATCH).is_some_and(|given| given.as_bytes() == etag.as_bytes());
     let mut response = if cached { StatusCode::NOT_MODIFIED.into_response() } else { asset.body.into_response() };
     let out = response.headers_mut();
@@ -135,6 +136,15 @@ mod tests {
                 other => panic!("no content type for .{other}"),
             };
             assert_eq!(asset.content_type, expected, "{}", asset.path);
+        }
+    }
+
+    #[test]
+    fn index_preloads_every_module() {
+        let index = std::str::from_utf8(find("index.html").unwrap().body).unwrap();
+        for asset in ASSETS.iter().filter(|a| a.path.starts_with("js/") && a.path != "js/app.js") {
+            let link = format!("<link rel=\"modulepreload\" href=\"/ui/{}\">", asset.path);
+            assert!(index.contains(&link), "index.html does not preload {}", asset.path);
         }
     }
 

@@ -3,6 +3,7 @@
 //! jobs. What drydock adds beyond DigitalOcean's surface lives under `/drydock/v1`.
 
 mod auth;
+mod compress;
 mod dashboard;
 mod error;
 mod extract;
@@ -110,5 +111,6 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(auth::request_id))
+        .layer(middleware::from_fn(compress::zstd))
         .with_state(state)
 }

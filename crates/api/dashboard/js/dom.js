@@ -149,3 +149,12 @@ export function ask({ title, fields, action }) {
     );
   });
 }
+
+/** A button for what cannot be undone: it asks `question` ({title, body, action}) first. */
+export function confirmedButton(text, question, work, props = {}) {
+  const onclick = (event) =>
+    busy(event.currentTarget, async () => {
+      if (await confirm(question)) await work();
+    });
+  return h("button", { type: "button", class: "danger secondary", ...props, onclick }, text);
+}

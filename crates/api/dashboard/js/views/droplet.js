@@ -2,7 +2,7 @@
 // the actions that matter (Snapshot Now, power off and snapshot, restore).
 
 import { api } from "../api.js";
-import { busy, confirm, h, mount, statusBadge, toast } from "../dom.js";
+import { busy, confirmedButton, h, mount, statusBadge, toast } from "../dom.js";
 import { bytes, money, plan, relative, retention, time } from "../format.js";
 import { followAction } from "../live.js";
 import { snapshotRows, snapshotsTable } from "./snapshots.js";
@@ -106,26 +106,16 @@ function snapshotButtons(droplet, notices, refresh) {
 }
 
 function deleteButton(droplet) {
-  return h(
-    "button",
-    {
-      type: "button",
-      class: "danger secondary",
-      onclick: (event) =>
-        busy(event.currentTarget, async () => {
-          const ok = await confirm({
-            title: `Delete droplet ${droplet.name}?`,
-            body: "drydock forgets this machine and stops its backups. Its disk is not touched, and its snapshots and backups stay (backups for 4 weeks).",
-            action: "Delete droplet",
-          });
-          if (!ok) return;
-          await api.delete(`/v2/droplets/${droplet.id}`);
-          toast(`Droplet ${droplet.name} deleted.`);
-          location.hash = "#/droplets";
-        }),
-    },
-    "Delete droplet",
-  );
+  const question = {
+    title: `Delete droplet ${droplet.name}?`,
+    body: "drydock forgets this machine and stops its backups. Its disk is not touched, and its snapshots and backups stay (backups for 4 weeks).",
+    action: "Delete droplet",
+  };
+  return confirmedButton("Delete droplet", question, async () => {
+    await api.delete(`/v2/droplets/${droplet.id}`);
+    toast(`Droplet ${droplet.name} deleted.`);
+    location.hash = "#/droplets";
+  });
 }
 
 function serverCard(droplet) {
@@ -184,27 +174,17 @@ function backupCard(droplet, cost, currency, notices, refresh) {
   const policy = droplet.drydock.backup_policy;
   const buttons = [h("a", { class: "button secondary", href: `#/droplets/${droplet.id}/backups` }, enabled ? "Change backup plan" : "Enable backups")];
   if (enabled) {
+    const question = {
+      title: `Turn off backups of ${droplet.name}?`,
+      body: "No new backups are taken. Existing backups stay until the retention rule expires them; the plan is kept for when you turn backups on again.",
+      action: "Turn off backups",
+    };
     buttons.push(
-      h(
-        "button",
-        {
-          type: "button",
-          class: "danger secondary",
-          onclick: (event) =>
-            busy(event.currentTarget, async () => {
-              const ok = await confirm({
-                title: `Turn off backups of ${droplet.name}?`,
-                body: "No new backups are taken. Existing backups stay until the retention rule expires them; the plan is kept for when you turn backups on again.",
-                action: "Turn off backups",
-              });
-              if (!ok) return;
-              const action = await api.action(`/v2/droplets/${droplet.id}/actions`, { type: "disable_backups" });
-              await followAction(notices, action, "Turning off backups");
-              refresh();
-            }),
-        },
-        "Turn off backups",
-      ),
+      confirmedButton("Turn off backups", question, async () => {
+        const action = await api.action(`/v2/droplets/${droplet.id}/actions`, { type: "disable_backups" });
+        await followAction(notices, action, "Turning off backups");
+        refresh();
+      }),
     );
   }
   return h(

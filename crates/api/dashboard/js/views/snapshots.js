@@ -3,7 +3,7 @@
 // and what can be done with each.
 
 import { api } from "../api.js";
-import { ask, busy, confirm, h, select, table, toast } from "../dom.js";
+import { ask, busy, confirmedButton, h, select, table, toast } from "../dom.js";
 import { bytes, duration, time } from "../format.js";
 import { actionProgress, followAction } from "../live.js";
 
@@ -24,7 +24,7 @@ export function snapshotRows(images, actions, retention) {
       key: `image-${image.id}`,
       image,
       name: image.name,
-      status: expiring ? "expiring" : "completed",
+      status: expiring ? "expired" : "completed",
       statusNote: expiring ? "pruned at the next pass" : plan?.reasons?.join("; "),
       startedAt: action?.started_at || image.created_at,
       duration: action ? duration(action.started_at, action.completed_at) : "—",
@@ -90,20 +90,19 @@ function imageButtons(owner, image, regions, container, refresh) {
   const buttons = [];
   if (owner.kind === "droplets") {
     buttons.push(
-      h("button", {
-        ...label("Restore"),
-        onclick: (e) =>
-          busy(e.currentTarget, async () => {
-            const ok = await confirm({
-              title: `Restore ${owner.name}?`,
-              body: `Its disk is replaced by "${image.name}" from ${time(image.created_at)}. Everything written since is lost. The machine is powered off during the restore if its power driver can.`,
-              action: "Restore",
-            });
-            if (!ok) return;
-            const action = await api.action(`/v2/droplets/${owner.id}/actions`, { type: "restore", image: image.intId });
-            await follow(action, `Restoring ${owner.name}`);
-          }),
-      }, "Restore"),
+      confirmedButton(
+        "Restore",
+        {
+          title: `Restore ${owner.name}?`,
+          body: `Its disk is replaced by "${image.name}" from ${time(image.created_at)}. Everything written since is lost. The machine is powered off during the restore if its power driver can.`,
+          action: "Restore",
+        },
+        async () => {
+          const action = await api.action(`/v2/droplets/${owner.id}/actions`, { type: "restore", image: image.intId });
+          await follow(action, `Restoring ${owner.name}`);
+        },
+        label("Restore"),
+      ),
       h("button", {
         ...label("New droplet"),
         onclick: (e) =>
@@ -182,23 +181,22 @@ function imageButtons(owner, image, regions, container, refresh) {
       );
     }
   }
+  const question = {
+    title: `Delete "${image.name}"?`,
+    body: `This ${image.type} of ${owner.name} is deleted in every region (${image.regions.join(", ")}). It cannot be restored afterwards.`,
+    action: `Delete ${image.type}`,
+  };
   buttons.push(
-    h("button", {
-      ...label("Delete"),
-      class: "danger secondary",
-      onclick: (e) =>
-        busy(e.currentTarget, async () => {
-          const ok = await confirm({
-            title: `Delete "${image.name}"?`,
-            body: `This ${image.type} of ${owner.name} is deleted in every region (${image.regions.join(", ")}). It cannot be restored afterwards.`,
-            action: `Delete ${image.type}`,
-          });
-          if (!ok) return;
-          await api.delete(image.intId !== undefined ? `/v2/images/${image.intId}` : `/v2/snapshots/${image.id}`);
-          toast(`Deleted "${image.name}".`);
-          refresh();
-        }),
-    }, "Delete"),
+    confirmedButton(
+      "Delete",
+      question,
+      async () => {
+        await api.delete(image.intId !== undefined ? `/v2/images/${image.intId}` : `/v2/snapshots/${image.id}`);
+        toast(`Deleted "${image.name}".`);
+        refresh();
+      },
+      { ...label("Delete"), class: "danger secondary" },
+    ),
   );
   return h("div", { class: "row-buttons" }, buttons);
 }

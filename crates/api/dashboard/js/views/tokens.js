@@ -1,7 +1,7 @@
 // API tokens: create with scopes (the secret is shown once), list, revoke.
 
 import { api } from "../api.js";
-import { busy, confirm, field, h, mount, select, table, toast } from "../dom.js";
+import { busy, confirmedButton, field, h, mount, select, table, toast } from "../dom.js";
 import { time } from "../format.js";
 
 const PRESETS = [
@@ -105,23 +105,20 @@ function tokensTable(tokens, refresh) {
       h(
         "td",
         null,
-        h("button", {
-          type: "button",
-          class: "danger secondary",
-          "aria-label": `Revoke token ${t.name}`,
-          onclick: (e) =>
-            busy(e.currentTarget, async () => {
-              const ok = await confirm({
-                title: `Revoke token ${t.name}?`,
-                body: "Every client using it is refused from now on. If it is the token you signed in with, you are signed out.",
-                action: "Revoke token",
-              });
-              if (!ok) return;
-              await api.delete(`/drydock/v1/tokens/${t.id}`);
-              toast(`Token ${t.name} revoked.`);
-              await refresh();
-            }),
-        }, "Revoke"),
+        confirmedButton(
+          "Revoke",
+          {
+            title: `Revoke token ${t.name}?`,
+            body: "Every client using it is refused from now on. If it is the token you signed in with, you are signed out.",
+            action: "Revoke token",
+          },
+          async () => {
+            await api.delete(`/drydock/v1/tokens/${t.id}`);
+            toast(`Token ${t.name} revoked.`);
+            await refresh();
+          },
+          { "aria-label": `Revoke token ${t.name}` },
+        ),
       ),
     ),
   );

@@ -1,7 +1,7 @@
 // One volume: its disk, its backup plan and cost, its snapshots and backups, Snapshot Now.
 
 import { api } from "../api.js";
-import { busy, confirm, h, mount, toast } from "../dom.js";
+import { busy, confirmedButton, h, mount, toast } from "../dom.js";
 import { bytes, time } from "../format.js";
 import { backupFacts } from "./droplet.js";
 import { snapshotRows, snapshotsTable } from "./snapshots.js";
@@ -58,7 +58,7 @@ async function draw(content, id, refresh) {
         "div",
         { class: "buttons" },
         h("button", { type: "button", disabled: volume.drydock.locked, onclick: (e) => busy(e.currentTarget, () => snapshotNow(volume, refresh)) }, "Snapshot Now"),
-        h("button", { type: "button", class: "danger secondary", onclick: (e) => busy(e.currentTarget, () => remove(volume)) }, "Delete volume"),
+        deleteButton(volume),
       ),
     ),
     h(
@@ -106,14 +106,15 @@ async function snapshotNow(volume, refresh) {
   refresh();
 }
 
-async function remove(volume) {
-  const ok = await confirm({
+function deleteButton(volume) {
+  const question = {
     title: `Delete volume ${volume.name}?`,
     body: "drydock forgets this volume and stops its backups. Its disk is not touched, and its snapshots stay.",
     action: "Delete volume",
+  };
+  return confirmedButton("Delete volume", question, async () => {
+    await api.delete(`/v2/volumes/${volume.id}`);
+    toast(`Volume ${volume.name} deleted.`);
+    location.hash = "#/volumes";
   });
-  if (!ok) return;
-  await api.delete(`/v2/volumes/${volume.id}`);
-  toast(`Volume ${volume.name} deleted.`);
-  location.hash = "#/volumes";
 }
