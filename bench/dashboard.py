@@ -70,7 +70,10 @@ def load_once(browser: Browser, daemon: Daemon, token: str, expected_rows: int) 
                     + navigation.decodedBodySize,
                 requests: resources.length + 1,
                 rows: document.querySelectorAll('main tbody tr').length,
-                timeline: resources.map((r) => `${Math.round(r.startTime)}+${Math.round(r.duration)} ms ${new URL(r.name).pathname}${new URL(r.name).search}`),
+                timeline: [
+                    ...resources.map((r) => [r.startTime, `${Math.round(r.startTime)}+${Math.round(r.duration)} ms ${new URL(r.name).pathname}${new URL(r.name).search}`]),
+                    ...performance.getEntriesByType('mark').map((m) => [m.startTime, `${Math.round(m.startTime)} ms mark ${m.name}`]),
+                ].sort((a, b) => a[0] - b[0]).map(([, line]) => line),
             };
         }"""
     )
@@ -112,6 +115,7 @@ def main():
     first = runs[0]
     print(f"machine: {platform.machine()}, {platform.node()}; {args.droplets} droplets, {args.runs} cold loads")
     print(f"list rendered (ms from navigation start): median {statistics.median(times):.0f}, min {min(times):.0f}, max {max(times):.0f}")
+    print("each load, in order: " + ", ".join(f"{t:.0f}" for t in times))
     if args.timeline:
         print("\n".join(runs[-1]["timeline"]))
     kib = lambda n: f"{n / 1024:.1f} KiB"  # noqa: E731

@@ -241,6 +241,7 @@ def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, brows
 def test_keyboard_alone_signs_in_and_moves_between_screens(drydock, page, ui_token):
     page.goto(f"{drydock.endpoint}/")
     # The token field has focus on arrival; Enter submits.
+    expect(page.get_by_label("API token")).to_be_focused()
     page.keyboard.type(ui_token)
     page.keyboard.press("Enter")
     expect(page.locator("main h1").first).to_contain_text("Droplets")

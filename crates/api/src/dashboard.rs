@@ -140,11 +140,13 @@ mod tests {
     }
 
     #[test]
-    fn index_preloads_every_module() {
+    fn index_preloads_the_shared_modules_and_the_first_screen() {
         let index = std::str::from_utf8(find("index.html").unwrap().body).unwrap();
-        for asset in ASSETS.iter().filter(|a| a.path.starts_with("js/") && a.path != "js/app.js") {
-            let link = format!("<link rel=\"modulepreload\" href=\"/ui/{}\">", asset.path);
-            assert!(index.contains(&link), "index.html does not preload {}", asset.path);
+        let first_screen = "js/views/resources.js";
+        let shared = ASSETS.iter().map(|a| a.path).filter(|p| p.starts_with("js/") && !p.starts_with("js/views/"));
+        for path in shared.filter(|&p| p != "js/app.js").chain([first_screen]) {
+            let link = format!("<link rel=\"modulepreload\" href=\"/ui/{path}\">");
+            assert!(index.contains(&link), "index.html does not preload {path}");
         }
     }
 

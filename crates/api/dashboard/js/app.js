@@ -5,29 +5,30 @@
 import { session } from "./api.js";
 import { errorNotice, h, mount } from "./dom.js";
 import { startRunningBadge } from "./live.js";
-import * as actions from "./views/actions.js";
-import * as droplet from "./views/droplet.js";
-import * as enableBackups from "./views/enable_backups.js";
-import * as regions from "./views/regions.js";
-import * as register from "./views/register.js";
-import * as resources from "./views/resources.js";
-import * as signin from "./views/signin.js";
-import * as tokens from "./views/tokens.js";
-import * as usage from "./views/usage.js";
-import * as volume from "./views/volume.js";
 
+// Each view is loaded when first shown: the first screen needs only its own module.
 const ROUTES = [
-  [/^\/(droplets|volumes)(?:\/(active|inactive))?$/, (root, m) => resources.render(root, m[1], m[2] || "active")],
-  [/^\/(droplets|volumes)\/new$/, (root, m) => register.render(root, m[1])],
-  [/^\/droplets\/(\d+)$/, (root, m) => droplet.render(root, m[1])],
-  [/^\/volumes\/([\w-]+)$/, (root, m) => volume.render(root, m[1])],
-  [/^\/(droplets|volumes)\/([\w-]+)\/backups$/, (root, m) => enableBackups.render(root, m[1], m[2])],
-  [/^\/actions$/, (root) => actions.render(root)],
-  [/^\/regions$/, (root) => regions.render(root)],
-  [/^\/usage$/, (root) => usage.render(root)],
-  [/^\/tokens$/, (root) => tokens.render(root)],
+  [/^\/(droplets|volumes)(?:\/(active|inactive))?$/, "resources", (v, root, m) => v.render(root, m[1], m[2] || "active")],
+  [/^\/(droplets|volumes)\/new$/, "register", (v, root, m) => v.render(root, m[1])],
+  [/^\/droplets\/(\d+)$/, "droplet", (v, root, m) => v.render(root, m[1])],
+  [/^\/volumes\/([\w-]+)$/, "volume", (v, root, m) => v.render(root, m[1])],
+  [/^\/(droplets|volumes)\/([\w-]+)\/backups$/, "enable_backups", (v, root, m) => v.render(root, m[1], m[2])],
+  [/^\/actions$/, "actions", (v, root) => v.render(root)],
+  [/^\/regions$/, "regions", (v, root) => v.render(root)],
+  [/^\/usage$/, "usage", (v, root) => v.render(root)],
+  [/^\/tokens$/, "tokens", (v, root) => v.render(root)],
 ];
 
+/** A view's module, fetched the first time it is shown. A failed fetch reads as a network error. */
+async function loadView(name) {
+  try {
+    return await import(`./views/${name}.js`);
+  } catch (error) {
+    throw new Error(`The dashboard could not load its ${name} screen (${error.message}). Reload the page.`);
+  }
+}
+
+performance.mark("drydock:app-started");
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
 const menu = document.getElementById("menu");
@@ -63,19 +64,25 @@ async function route(message) {
   menu.setAttribute("aria-expanded", "false");
   if (!session.token()) {
     showSignedIn(false);
-    signin.render(root, message, () => route());
+    try {
+      (await loadView("signin")).render(root, message, () => route());
+    } catch (error) {
+      mount(root, errorNotice(error));
+    }
     return;
   }
   showSignedIn(true);
   const current = path();
   markCurrent(current);
-  const match = ROUTES.map(([pattern, render]) => [current.match(pattern), render]).find(([m]) => m);
+  const match = ROUTES.map(([pattern, module, render]) => [current.match(pattern), module, render]).find(([m]) => m);
   try {
     if (!match) {
       document.title = "Not found · drydock";
       mount(root, h("h1", null, "Not found"), h("p", null, "This page does not exist. ", h("a", { href: "#/droplets" }, "Go to Droplets.")));
     } else {
-      await match[1](root, match[0]);
+      const [found, module, render] = match;
+      const loaded = await loadView(module);
+      if (root.isConnected) await render(loaded, root, found);
     }
   } catch (error) {
     if (root.isConnected) mount(root, errorNotice(error));

@@ -190,8 +190,10 @@ function retentionStep(state, error, next) {
 function simulation(answer, dataBytes) {
   const s = answer.simulation;
   const e = answer.estimate;
+  // In the policy's time zone: the one its days, weeks and months are counted in.
+  const zone = answer.policy.time_zone;
   const rows = s.backups.slice(-SIMULATION_ROWS_MAX).reverse().map((b) =>
-    h("tr", null, h("td", null, time(b.taken_at)), h("td", null, b.tags.map((t) => h("span", { class: "tag" }, t))), h("td", null, b.reasons.join("; "))),
+    h("tr", null, h("td", null, time(b.taken_at, zone)), h("td", null, b.tags.map((t) => h("span", { class: "tag" }, t))), h("td", null, b.reasons.join("; "))),
   );
   return [
     h(

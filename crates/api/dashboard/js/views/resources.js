@@ -52,6 +52,7 @@ export async function render(root, kind, tab) {
   const spec = KINDS[kind];
   document.title = `${spec.title} · drydock`;
   const [items, stored] = await Promise.all([api.all(`/v2/${kind}`, kind), storedSizes()]);
+  performance.mark(`drydock:${kind}-list-loaded`);
   const rows = items.map(spec.row);
   const active = rows.filter((r) => r.enabled);
   const inactive = rows.filter((r) => !r.enabled);
