@@ -3,8 +3,8 @@
 browser is downloaded.
 
 `Browser.page()` opens a page on the daemon that records every console error, uncaught
-exception and failed request, so a test can assert there were none; `shot()` saves a
-screenshot under target/ui-artifacts, kept as the run's artifacts.
+exception, failed request and request to another origin, so a test can assert there were none;
+`shot()` saves a screenshot under target/ui-artifacts, kept as the run's artifacts.
 """
 
 import os
@@ -46,6 +46,12 @@ class Browser:
         page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: page.problems.append(f"exception: {e}"))
         page.on("requestfailed", lambda r: page.problems.append(f"request failed: {r.url} {r.failure}"))
+        # The dashboard works offline: nothing may be asked of another origin.
+        page.on(
+            "request",
+            lambda r: r.url.startswith((self.endpoint + "/", "data:"))
+            or page.problems.append(f"request to another origin: {r.url}"),
+        )
         return page
 
     def close(self):

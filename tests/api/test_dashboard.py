@@ -134,7 +134,8 @@ def test_register_enable_backups_snapshot_restore_and_delete(drydock, page, ui_t
     page.get_by_label("Test local-2 (local-2)").check()
     shot(page, "enable-backups-replication")
     page.get_by_role("button", name="Start Backups").click()
-    page.get_by_role("heading", name=name).wait_for()
+    # Back on the droplet once the action completed.
+    expect(page).to_have_url(re.compile(f"#/droplets/{droplet_id}$"))
     backups = page.get_by_role("region", name="Backups")
     assert "Daily at 04:00 Europe/Paris" in backups.inner_text()
     assert "local-2" in backups.inner_text()
@@ -160,7 +161,7 @@ def test_register_enable_backups_snapshot_restore_and_delete(drydock, page, ui_t
         }"""
     )
     page.get_by_role("button", name="Snapshot Now").click()
-    notice = page.locator("[role=status]", has_text="Snapshot (action")
+    notice = page.locator(".notice[role=status]", has_text="Snapshot (action")
     notice.wait_for()
     notice.get_by_text("completed").wait_for(timeout=120_000)
     seen = page.evaluate("window.seenProgress")
@@ -304,9 +305,64 @@ def test_power_off_and_snapshot_switches_the_machine_off_then_on(drydock, page, 
     page.goto(f"{drydock.endpoint}/#/droplets/{created['droplet']['id']}")
     expect(page.get_by_role("region", name="Server")).to_contain_text("command")
     page.get_by_role("button", name="Power off and snapshot").click()
-    notice = page.locator("[role=status]", has_text="Power off and snapshot (action")
+    notice = page.locator(".notice[role=status]", has_text="Power off and snapshot (action")
     expect(notice).to_contain_text("completed", timeout=60_000)
     # Shut down cleanly, snapshot, on again: and the snapshot is listed.
     assert log.read_text().split() == ["shutdown", "on"]
     assert state.read_text().strip() == "on"
     assert len(ui_client.droplets.list_snapshots(created["droplet"]["id"])["snapshots"]) == 1
+
+
+def test_restore_in_place_and_copy_to_region_from_the_snapshots_table(drydock, page, ui_token, ui_client, make_disk):
+    disk = make_disk()
+    original = sha256(disk)
+    created = ui_client.droplets.create({"name": unique("app"), "disk": {"path": str(disk)}})
+    assert poll_action(ui_client, created["links"]["actions"][0]["id"])["status"] == "completed"
+    droplet_id = created["droplet"]["id"]
+    action = ui_client.droplet_actions.post(droplet_id, {"type": "snapshot", "name": "before-change"})["action"]
+    assert poll_action(ui_client, action["id"])["status"] == "completed"
+    with disk.open("r+b") as f:
+        f.write(b"changed after the snapshot" * 1000)
+    assert sha256(disk) != original
+
+    sign_in(page, drydock.endpoint, ui_token)
+    page.goto(f"{drydock.endpoint}/#/droplets/{droplet_id}")
+    row = page.locator("tr", has_text="before-change")
+    row.get_by_role("button", name="Restore").click()
+    page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    expect(page.locator(".notice[role=status]", has_text="Restoring")).to_contain_text("completed", timeout=60_000)
+    assert sha256(disk) == original
+
+    row.get_by_role("button", name="Copy to region").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Region").select_option("local-2")
+    dialog.get_by_role("button", name="Copy").click()
+    expect(page.locator(".notice[role=status]", has_text="Copying")).to_contain_text("completed", timeout=60_000)
+    expect(page.locator("tr", has_text="before-change")).to_contain_text("local-1, local-2")
+    image = ui_client.droplets.list_snapshots(droplet_id)["snapshots"][0]
+    assert sorted(image["regions"]) == ["local-1", "local-2"]
+
+
+def test_tokens_are_created_with_scopes_and_revoked_after_confirming(drydock, page, ui_token):
+    sign_in(page, drydock.endpoint, ui_token)
+    page.goto(f"{drydock.endpoint}/#/tokens")
+    name = unique("reader")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Access").select_option("read")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.get_by_label(f"Secret of token {name}").input_value()
+    assert secret.startswith("dop_v1_")
+    client = drydock.client(secret)
+    assert client.account.get()["account"]
+    row = page.locator("tr", has_text=name)
+    expect(row).to_contain_text("read")
+    row.get_by_role("button", name=f"Revoke token {name}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke token").click()
+    expect(row).to_have_count(0)
+    response = requests.get(
+        f"{drydock.endpoint}/v2/account",
+        headers={"Authorization": f"Bearer {secret}"},
+        verify=str(drydock.cert),
+        timeout=10,
+    )
+    assert response.status_code == 401

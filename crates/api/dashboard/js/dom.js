@@ -7,12 +7,13 @@ let nextId = 0;
 export function h(tag, props, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
-    if (value === null || value === undefined || value === false) continue;
+    if (value === null || value === undefined) continue;
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
-    else if (key in node && !key.includes("-") && key !== "list") node[key] = value;
-    else node.setAttribute(key, value === true ? "" : value);
+    // Properties (value, disabled, spellcheck…) take false too; attributes are left out.
+    else if (key in node && !key.includes("-")) node[key] = value;
+    else if (value !== false) node.setAttribute(key, value === true ? "" : value);
   }
   append(node, children);
   return node;
