@@ -366,3 +366,26 @@ def test_tokens_are_created_with_scopes_and_revoked_after_confirming(drydock, pa
         timeout=10,
     )
     assert response.status_code == 401
+
+
+def test_a_volume_is_snapshotted_and_a_new_volume_made_from_it(drydock, page, ui_token, ui_client, make_disk, new_path):
+    disk = make_disk()
+    volume = ui_client.volumes.create({"name": unique("vol"), "region": "local-1", "disk": {"path": str(disk)}})["volume"]
+    sign_in(page, drydock.endpoint, ui_token)
+    page.goto(f"{drydock.endpoint}/#/volumes/{volume['id']}")
+    page.get_by_role("button", name="Snapshot Now").click()
+    row = page.locator("main tbody tr", has_text=volume["name"])
+    expect(row).to_contain_text("completed", timeout=60_000)
+    target = new_path()
+    row.get_by_role("button", name="New volume").click()
+    dialog = page.get_by_role("dialog")
+    copy_name = unique("copy")
+    dialog.get_by_label("Name").fill(copy_name)
+    dialog.get_by_label("Disk path").fill(str(target))
+    dialog.get_by_role("button", name="Create volume").click()
+    expect(page.locator("main h1").first).to_contain_text(copy_name)
+    copy = next(v for v in ui_client.volumes.list()["volumes"] if v["name"] == copy_name)
+    # The new volume is written by its create action: wait for it, then compare.
+    for action in ui_client.volume_actions.list(copy["id"])["actions"]:
+        poll_action(ui_client, action["id"])
+    assert sha256(target) == sha256(disk)

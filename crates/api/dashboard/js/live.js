@@ -1,10 +1,11 @@
 // Live progress: actions are polled while they run, as any API client would.
 
 import { api } from "./api.js";
-import { h } from "./dom.js";
+import { h, mount, toast } from "./dom.js";
 import { bytes, percent } from "./format.js";
 
 const POLL_MS = 1000;
+const REDRAW_WHILE_RUNNING_MS = 2000;
 // The API allows 5,000 requests an hour per token by default: the badge takes at most 720 of
 // them, and none while the tab is hidden.
 const BADGE_POLL_MS = 5000;
@@ -81,4 +82,23 @@ export function startRunningBadge(badge) {
   };
   tick();
   return () => clearTimeout(timer);
+}
+
+/**
+ * A page that follows what runs on it: `draw(content, notices, refresh)` fills `content` and
+ * says whether an action is running, and while one is the page is drawn again every 2 s.
+ * `notices` (the progress lines of actions started here) are kept across redraws.
+ */
+export async function followedPage(root, draw) {
+  const notices = h("div");
+  const content = h("div");
+  mount(root, notices, content);
+  let timer = null;
+  const redraw = async () => {
+    clearTimeout(timer);
+    if (!content.isConnected) return;
+    if (await draw(content, notices, refresh)) timer = setTimeout(refresh, REDRAW_WHILE_RUNNING_MS);
+  };
+  const refresh = () => redraw().catch((error) => toast(error.message, true));
+  await redraw();
 }

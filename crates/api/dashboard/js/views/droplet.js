@@ -4,24 +4,11 @@
 import { api } from "../api.js";
 import { busy, confirmedButton, h, mount, statusBadge, toast } from "../dom.js";
 import { bytes, money, plan, relative, retention, time } from "../format.js";
-import { followAction } from "../live.js";
+import { followAction, followedPage } from "../live.js";
 import { snapshotRows, snapshotsTable } from "./snapshots.js";
 
-const REFRESH_WHILE_RUNNING_MS = 2000;
-
-export async function render(root, id) {
-  const notices = h("div");
-  const content = h("div");
-  mount(root, notices, content);
-  let timer = null;
-  const redraw = async () => {
-    clearTimeout(timer);
-    if (!content.isConnected) return;
-    // While something runs on the droplet, the page follows it.
-    if (await draw(content, notices, id, refresh)) timer = setTimeout(refresh, REFRESH_WHILE_RUNNING_MS);
-  };
-  const refresh = () => redraw().catch((error) => toast(error.message, true));
-  await redraw();
+export function render(root, id) {
+  return followedPage(root, (content, notices, refresh) => draw(content, notices, id, refresh));
 }
 
 async function load(id) {
@@ -64,7 +51,7 @@ async function draw(content, notices, id, refresh) {
       "div",
       { class: "head" },
       h("div", null, h("h1", null, droplet.name, " ", statusBadge(droplet.status)), droplet.locked ? h("p", { class: "muted" }, "An action is running on this droplet.") : null),
-      h("div", { class: "buttons" }, snapshotButtons(droplet, notices, refresh), deleteButton(droplet)),
+      h("div", { class: "buttons" }, snapshotButtons(droplet, notices, refresh), forgetButton("droplets", droplet, "its snapshots and backups stay (backups for 4 weeks)")),
     ),
     h(
       "div",
@@ -105,16 +92,18 @@ function snapshotButtons(droplet, notices, refresh) {
   ];
 }
 
-function deleteButton(droplet) {
+/** Deleting a droplet or volume from drydock: its disk and images stay. */
+export function forgetButton(kind, resource, kept) {
+  const one = kind === "droplets" ? "droplet" : "volume";
   const question = {
-    title: `Delete droplet ${droplet.name}?`,
-    body: "drydock forgets this machine and stops its backups. Its disk is not touched, and its snapshots and backups stay (backups for 4 weeks).",
-    action: "Delete droplet",
+    title: `Delete ${one} ${resource.name}?`,
+    body: `drydock forgets this ${one} and stops its backups. Its disk is not touched, and ${kept}.`,
+    action: `Delete ${one}`,
   };
-  return confirmedButton("Delete droplet", question, async () => {
-    await api.delete(`/v2/droplets/${droplet.id}`);
-    toast(`Droplet ${droplet.name} deleted.`);
-    location.hash = "#/droplets";
+  return confirmedButton(`Delete ${one}`, question, async () => {
+    await api.delete(`/v2/${kind}/${resource.id}`);
+    toast(`${one === "droplet" ? "Droplet" : "Volume"} ${resource.name} deleted.`);
+    location.hash = `#/${kind}`;
   });
 }
 

@@ -1,29 +1,19 @@
 // One volume: its disk, its backup plan and cost, its snapshots and backups, Snapshot Now.
 
 import { api } from "../api.js";
-import { busy, confirmedButton, h, mount, toast } from "../dom.js";
+import { busy, h, mount, toast } from "../dom.js";
+import { followedPage } from "../live.js";
 import { bytes, time } from "../format.js";
-import { backupFacts } from "./droplet.js";
+import { backupFacts, forgetButton } from "./droplet.js";
 import { snapshotRows, snapshotsTable } from "./snapshots.js";
 
-const REFRESH_WHILE_RUNNING_MS = 2000;
 const SCHEDULED_TAGS = new Set(["hourly", "daily", "weekly", "monthly", "yearly"]);
 
-export async function render(root, id) {
-  const notices = h("div");
-  const content = h("div");
-  mount(root, notices, content);
-  let timer = null;
-  const redraw = async () => {
-    clearTimeout(timer);
-    if (!content.isConnected) return;
-    if (await draw(content, id, refresh)) timer = setTimeout(refresh, REFRESH_WHILE_RUNNING_MS);
-  };
-  const refresh = () => redraw().catch((error) => toast(error.message, true));
-  await redraw();
+export function render(root, id) {
+  return followedPage(root, (content, notices, refresh) => draw(content, notices, id, refresh));
 }
 
-async function draw(content, id, refresh) {
+async function draw(content, notices, id, refresh) {
   const [{ volume }, snapshots, actions, regions, usage] = await Promise.all([
     api.get(`/v2/volumes/${id}`),
     api.all(`/v2/volumes/${id}/snapshots`, "snapshots"),
@@ -58,7 +48,7 @@ async function draw(content, id, refresh) {
         "div",
         { class: "buttons" },
         h("button", { type: "button", disabled: volume.drydock.locked, onclick: (e) => busy(e.currentTarget, () => snapshotNow(volume, refresh)) }, "Snapshot Now"),
-        deleteButton(volume),
+        forgetButton("volumes", volume, "its snapshots stay"),
       ),
     ),
     h(
@@ -90,7 +80,7 @@ async function draw(content, id, refresh) {
       ),
     ),
     h("h2", null, "Snapshots and backups"),
-    snapshotsTable(owner, rows, regions, content, refresh),
+    snapshotsTable(owner, rows, regions, notices, refresh),
   );
   return actions.some((a) => a.status === "in-progress");
 }
@@ -104,17 +94,4 @@ async function snapshotNow(volume, refresh) {
   await taking;
   toast(`Snapshot ${name} taken.`);
   refresh();
-}
-
-function deleteButton(volume) {
-  const question = {
-    title: `Delete volume ${volume.name}?`,
-    body: "drydock forgets this volume and stops its backups. Its disk is not touched, and its snapshots stay.",
-    action: "Delete volume",
-  };
-  return confirmedButton("Delete volume", question, async () => {
-    await api.delete(`/v2/volumes/${volume.id}`);
-    toast(`Volume ${volume.name} deleted.`);
-    location.hash = "#/volumes";
-  });
 }
