@@ -1,5 +1,5 @@
 // The snapshots table of a droplet or volume: every backup and snapshot with its status (running,
-// completed, expiring at the next pruning, errored), start, duration, tags, regions and size,
+// completed, expired: pruned at the next pass, errored), start, duration, tags, regions and size,
 // and what can be done with each.
 
 import { api } from "../api.js";
