@@ -18,6 +18,36 @@ from conftest import poll_action, unique
 
 FIRST_LOAD_BYTES_MAX = 300 * 1024
 
+# Every visible text on the page whose contrast with its background is below WCAG AA (4.5:1, or
+# 3:1 for large text). The background is the nearest ancestor's opaque one; disabled controls are
+# exempt, as WCAG has them.
+LOW_CONTRAST = """() => {
+    const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+    const luminance = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length < 4 || c[3] === 1) return c;
+        }
+        return [255, 255, 255];
+    };
+    const low = [];
+    for (const el of document.querySelectorAll("body *")) {
+        if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+        if (!el.checkVisibility() || el.closest(":disabled")) continue;
+        const style = getComputedStyle(el);
+        const [a, b] = [luminance(rgb(style.color)), luminance(background(el))].sort((x, y) => y - x);
+        const ratio = (a + 0.05) / (b + 0.05);
+        const size = parseFloat(style.fontSize);
+        const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) low.push(`${el.tagName} "${el.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1`);
+    }
+    return low;
+}"""
+
 
 @pytest.fixture(scope="module")
 def browser(drydock):
@@ -236,6 +266,8 @@ def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, brows
                     .map(el => el.outerHTML)"""
             )
             assert not unlabelled, f"{screen}: controls without a label: {unlabelled}"
+            low = page.evaluate(LOW_CONTRAST)
+            assert not low, f"{screen}: text below WCAG AA contrast: {low}"
             if size_name == "phone":
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= PHONE["width"], f"{screen} is {width} px wide on a phone"

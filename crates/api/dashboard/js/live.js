@@ -97,8 +97,18 @@ export async function followedPage(root, draw) {
   const redraw = async () => {
     clearTimeout(timer);
     if (!content.isConnected) return;
-    if (await draw(content, notices, refresh)) timer = setTimeout(refresh, REDRAW_WHILE_RUNNING_MS);
+    const focused = content.contains(document.activeElement) ? document.activeElement : null;
+    const running = await draw(content, notices, refresh);
+    if (focused) refocus(content, focused);
+    if (running) timer = setTimeout(refresh, REDRAW_WHILE_RUNNING_MS);
   };
   const refresh = () => redraw().catch((error) => toast(error.message, true));
   await redraw();
+}
+
+/** After a redraw, focus the new control that matches the one that had focus, if any. */
+function refocus(container, old) {
+  const name = (el) => el.getAttribute("aria-label") || el.textContent.trim();
+  const same = [...container.querySelectorAll(old.tagName)].find((el) => name(el) === name(old));
+  same?.focus();
 }
