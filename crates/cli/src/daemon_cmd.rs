@@ -36,6 +36,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         if !config.plain_http {
             eprintln!("drydock: clients trust the certificate {}", config.cert_path().display());
         }
+        eprintln!("drydock: the web dashboard is at {url}/ (sign in with an API token)");
         if first_start {
             eprintln!("{}", getting_started(config, &url));
         }
@@ -65,7 +66,8 @@ fn getting_started(config: &Config, url: &str) -> String {
        -d '{{\"type\": \"snapshot\", \"name\": \"first\"}}' {url}/v2/droplets/1/actions
   curl --cacert {cacert} -H \"Authorization: Bearer $DRYDOCK_TOKEN\" {url}/v2/actions
 
-pydo: pydo.Client(token, endpoint=\"{url}\", connection_verify=\"{cacert}\")"
+pydo: pydo.Client(token, endpoint=\"{url}\", connection_verify=\"{cacert}\")
+browser: {url}/, signed in with the token of step 1"
     )
 }
 
