@@ -9,6 +9,7 @@ exception, failed request and request to another origin, so a test can assert th
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -37,7 +38,9 @@ class Browser:
         self.chromium = self.playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def page(self, viewport=DESKTOP):
+    def page(self, viewport=DESKTOP, endpoint: str | None = None):
+        """A page for the daemon at `endpoint` (the browser's own by default)."""
+        origin = (endpoint or self.endpoint) + "/"
         # The daemon's certificate is self-signed.
         context = self.chromium.new_context(ignore_https_errors=True, viewport=viewport)
         context.set_default_timeout(15_000)
@@ -49,10 +52,21 @@ class Browser:
         # The dashboard works offline: nothing may be asked of another origin.
         page.on(
             "request",
-            lambda r: r.url.startswith((self.endpoint + "/", "data:"))
+            lambda r: r.url.startswith((origin, "data:"))
             or page.problems.append(f"request to another origin: {r.url}"),
         )
         return page
+
+    @contextmanager
+    def checked_page(self, **options):
+        """A page() that fails the test if the browser reported a problem while it was open."""
+        page = self.page(**options)
+        try:
+            yield page
+        finally:
+            problems = list(page.problems)
+            page.context.close()
+        assert not problems, "the browser reported problems:\n" + "\n".join(problems)
 
     def close(self):
         self.chromium.close()

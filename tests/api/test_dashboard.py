@@ -1,22 +1,28 @@
 """The web dashboard in real headless Chromium (browser.py) against the real daemon: sign in,
 register a droplet, enable backups through the flow, Snapshot Now and watch its progress,
 restore into a new droplet, delete a snapshot after confirming, and every screen on a desktop
-and a phone with no console error. Screenshots go to target/ui-artifacts.
+and a phone with no console error; then each of the other buttons, a scheduled backup's *Convert
+to snapshot* on a daemon whose scheduler runs on a fast clock. Screenshots go to
+target/ui-artifacts.
 
 The dashboard's team ("dashboard") is its own, so its lists hold only what these tests made.
 """
 
 import hashlib
 import re
+import time
 import uuid
 
 import pytest
 import requests
 from playwright.sync_api import expect
 from browser import DESKTOP, PHONE, Browser, shot, sign_in
-from conftest import poll_action, unique
+from conftest import Daemon, poll_action, unique, write_disk
 
 FIRST_LOAD_BYTES_MAX = 300 * 1024
+# The scheduling daemon's clock: an hour every 5 s, so an hourly backup comes within seconds.
+CLOCK_SPEED = 720
+BACKUP_WAIT_SECS = 60
 
 # Every visible text on the page whose contrast with its background is below WCAG AA (4.5:1, or
 # 3:1 for large text). The background is the nearest ancestor's opaque one; disabled controls are
@@ -68,11 +74,27 @@ def ui_client(drydock, ui_token):
 
 @pytest.fixture
 def page(browser):
-    page = browser.page()
-    yield page
-    problems = list(page.problems)
-    page.context.close()
-    assert not problems, "the browser reported problems:\n" + "\n".join(problems)
+    with browser.checked_page() as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def scheduling_daemon(drydock, tmp_path_factory):
+    """A daemon of its own whose scheduler runs on a fast clock: backups come only from a
+    scheduler, which the suite's shared daemon has off."""
+    daemon = Daemon(
+        tmp_path_factory.mktemp("dashboard-schedule"),
+        drydock.bin,
+        extra_config=f"[scheduler]\nenabled = true\ntick_secs = 0.2\nclock_speed = {CLOCK_SPEED}\n",
+    )
+    daemon.write_config()
+    daemon.tokens = {"full": daemon.create_token("*", name="full")}
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        code = daemon.stop()
+    assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
 
 
 def kept_after(drydock, token: str, policy: dict, days: int = 400) -> int:
@@ -252,29 +274,26 @@ def test_every_screen_renders_on_desktop_and_phone_without_errors(drydock, brows
         "not-found": ("#/nowhere", "Not found"),
     }
     for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        page = browser.page(viewport)
-        sign_in(page, drydock.endpoint, ui_token)
-        for screen, (route, heading) in screens.items():
-            page.goto(f"{drydock.endpoint}/{route}")
-            # A new hash is a navigation within the page: wait for the new view, not the old.
-            expect(page.locator("main h1").first).to_contain_text(heading)
-            assert not page.locator(".notice.bad").count(), page.locator(".notice.bad").inner_text()
-            unlabelled = page.evaluate(
-                """() => [...document.querySelectorAll('input, select, textarea, button')]
-                    .filter(el => !el.closest('[hidden]') && !(el.labels?.length || el.getAttribute('aria-label')
-                        || el.getAttribute('aria-labelledby') || el.textContent.trim()))
-                    .map(el => el.outerHTML)"""
-            )
-            assert not unlabelled, f"{screen}: controls without a label: {unlabelled}"
-            low = page.evaluate(LOW_CONTRAST)
-            assert not low, f"{screen}: text below WCAG AA contrast: {low}"
-            if size_name == "phone":
-                width = page.evaluate("document.documentElement.scrollWidth")
-                assert width <= PHONE["width"], f"{screen} is {width} px wide on a phone"
-            shot(page, f"{screen}-{size_name}")
-        problems = list(page.problems)
-        page.context.close()
-        assert not problems, "\n".join(problems)
+        with browser.checked_page(viewport=viewport) as page:
+            sign_in(page, drydock.endpoint, ui_token)
+            for screen, (route, heading) in screens.items():
+                page.goto(f"{drydock.endpoint}/{route}")
+                # A new hash is a navigation within the page: wait for the new view, not the old.
+                expect(page.locator("main h1").first).to_contain_text(heading)
+                assert not page.locator(".notice.bad").count(), page.locator(".notice.bad").inner_text()
+                unlabelled = page.evaluate(
+                    """() => [...document.querySelectorAll('input, select, textarea, button')]
+                        .filter(el => !el.closest('[hidden]') && !(el.labels?.length || el.getAttribute('aria-label')
+                            || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+                        .map(el => el.outerHTML)"""
+                )
+                assert not unlabelled, f"{screen}: controls without a label: {unlabelled}"
+                low = page.evaluate(LOW_CONTRAST)
+                assert not low, f"{screen}: text below WCAG AA contrast: {low}"
+                if size_name == "phone":
+                    width = page.evaluate("document.documentElement.scrollWidth")
+                    assert width <= PHONE["width"], f"{screen} is {width} px wide on a phone"
+                shot(page, f"{screen}-{size_name}")
 
 
 def test_errors_are_shown_in_words(drydock, page, ui_token):
@@ -421,3 +440,35 @@ def test_a_volume_is_snapshotted_and_a_new_volume_made_from_it(drydock, page, ui
     for action in ui_client.volume_actions.list(copy["id"])["actions"]:
         poll_action(ui_client, action["id"])
     assert sha256(target) == sha256(disk)
+
+
+def test_a_scheduled_backup_is_converted_to_a_snapshot(scheduling_daemon, browser):
+    daemon = scheduling_daemon
+    client = daemon.client(daemon.tokens["full"])
+    disk = write_disk(daemon.disks_dir / "web.img", 8 << 20)
+    policy = {"plan": "hourly", "keep_hourly": 24}
+    created = client.droplets.create(
+        {"name": unique("web"), "disk": {"path": str(disk)}, "backups": True, "backup_policy": policy}
+    )
+    droplet_id = created["droplet"]["id"]
+    deadline = time.monotonic() + BACKUP_WAIT_SECS
+    while not (backups := client.droplets.list_backups(droplet_id)["backups"]):
+        assert time.monotonic() < deadline, f"no backup within {BACKUP_WAIT_SECS} s:\n{daemon.log_text()}"
+        time.sleep(0.5)
+    # No more backups, so that the table holds still.
+    client.droplet_actions.post(droplet_id, {"type": "disable_backups"})
+    backup = backups[0]
+
+    with browser.checked_page(endpoint=daemon.endpoint) as page:
+        sign_in(page, daemon.endpoint, daemon.tokens["full"])
+        page.goto(f"{daemon.endpoint}/#/droplets/{droplet_id}")
+        row = page.locator("tr", has_text=backup["name"])
+        expect(row).to_contain_text("hourly")
+        row.get_by_role("button", name="Convert to snapshot").click()
+        notice = page.locator(".notice[role=status]", has_text="Converting")
+        expect(notice).to_contain_text("completed", timeout=60_000)
+        # Now a snapshot: kept whatever the plan says, and not convertible again.
+        expect(row.get_by_role("button", name="Convert to snapshot")).to_have_count(0)
+        shot(page, "droplet-backup-converted")
+    assert backup["id"] in [s["id"] for s in client.droplets.list_snapshots(droplet_id)["snapshots"]]
+    assert backup["id"] not in [b["id"] for b in client.droplets.list_backups(droplet_id)["backups"]]

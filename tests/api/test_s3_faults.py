@@ -214,6 +214,10 @@ def wait_errored(client, action_id: int, killed: float) -> str:
     return reason
 
 
+def assert_completed(action: dict):
+    assert action["status"] == "completed", action
+
+
 def assert_names_the_place(reason: str, seaweed, doing: str):
     # What it was doing in which region, and the object and bucket it failed on.
     assert reason.startswith(f"{doing} region s3-1: "), reason
@@ -237,7 +241,7 @@ def test_a_snapshot_cut_off_by_a_killed_server_errors_and_lists_nothing(s3_clien
     image_id = snapshot(s3_client, droplet_id)
     assert s3_client.images.get(image_id)["image"]["regions"] == ["s3-1"]
     _, action_id, target = create_from_image(s3_client, fault_daemon, image_id, "s3-1")
-    assert poll_action(s3_client, action_id, timeout=120)["status"] == "completed"
+    assert_completed(poll_action(s3_client, action_id, timeout=120))
     assert digest(target) == digest(disk)
 
 
@@ -252,7 +256,7 @@ def test_a_transfer_cut_off_by_a_killed_server_errors_and_adds_no_region(s3_clie
 
     seaweed.start()
     action_id = s3_client.image_actions.post(image_id, {"type": "transfer", "region": "s3-1"})["action"]["id"]
-    assert poll_action(s3_client, action_id, timeout=120)["status"] == "completed"
+    assert_completed(poll_action(s3_client, action_id, timeout=120))
     assert s3_client.images.get(image_id)["image"]["regions"] == ["local-1", "s3-1"]
 
     # Restores read local-1 first: with its packs moved away, the S3 copy is what restores.
@@ -260,7 +264,7 @@ def test_a_transfer_cut_off_by_a_killed_server_errors_and_adds_no_region(s3_clie
     packs.rename(packs.with_name("packs-away"))
     try:
         _, action_id, target = create_from_image(s3_client, fault_daemon, image_id, "s3-1")
-        assert poll_action(s3_client, action_id, timeout=120)["status"] == "completed"
+        assert_completed(poll_action(s3_client, action_id, timeout=120))
     finally:
         packs.with_name("packs-away").rename(packs)
     assert f"restoring image {image_id} from region local-1" in fault_daemon.log_text(), "local-1 was not skipped"
@@ -283,5 +287,5 @@ def test_a_restore_cut_off_by_a_killed_server_errors_and_leaves_no_disk(s3_clien
 
     seaweed.start()
     _, action_id, target = create_from_image(s3_client, fault_daemon, image_id, "s3-1")
-    assert poll_action(s3_client, action_id, timeout=120)["status"] == "completed"
+    assert_completed(poll_action(s3_client, action_id, timeout=120))
     assert digest(target) == digest(disk)

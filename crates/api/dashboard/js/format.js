@@ -46,6 +46,11 @@ const UNITS_OF_TIME = [
   [Infinity, "year"],
 ];
 
+/** "1 hour", "3 hours". */
+export function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 /** "3 minutes ago", "in 2 hours", "just now". */
 export function relative(iso, now = Date.now()) {
   if (!iso) return "";
@@ -54,8 +59,7 @@ export function relative(iso, now = Date.now()) {
   let value = Math.abs(seconds);
   for (const [size, unit] of UNITS_OF_TIME) {
     if (value < size) {
-      const n = Math.round(value);
-      const words = `${n} ${unit}${n === 1 ? "" : "s"}`;
+      const words = plural(Math.round(value), unit);
       return seconds < 0 ? `${words} ago` : `in ${words}`;
     }
     value /= size;
@@ -113,7 +117,7 @@ export function retention(policy) {
   const counts = ["hourly", "daily", "weekly", "monthly", "yearly"]
     .filter((tag) => policy[`keep_${tag}`] > 0)
     .map((tag) => `${policy[`keep_${tag}`]} ${tag}`);
-  if (policy.retention_period_days) counts.push(`all from the last ${policy.retention_period_days} days`);
+  if (policy.retention_period_days) counts.push(`all from the last ${plural(policy.retention_period_days, "day")}`);
   return counts.length ? counts.join(", ") : "—";
 }
 

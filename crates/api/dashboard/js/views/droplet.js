@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { busy, confirmedButton, h, mount, statusBadge, toast } from "../dom.js";
-import { bytes, money, plan, relative, retention, time } from "../format.js";
+import { bytes, money, plan, plural, relative, retention, time } from "../format.js";
 import { followAction, followedPage } from "../live.js";
 import { snapshotRows, snapshotsTable } from "./snapshots.js";
 
@@ -142,7 +142,7 @@ export function backupFacts(policy, state, enabled, cost, currency) {
     h("dt", null, "Frequency"),
     h("dd", null, plan(policy)),
     h("dt", null, "Window"),
-    h("dd", null, `${policy.window_length_hours} hours`, window ? h("span", { class: "sub" }, `next: ${time(window.start)} (${relative(window.start)})`) : null),
+    h("dd", null, plural(policy.window_length_hours, "hour"), window ? h("span", { class: "sub" }, `next: ${time(window.start)} (${relative(window.start)})`) : null),
     h("dt", null, "Time zone"),
     h("dd", null, policy.time_zone || "UTC"),
     h("dt", null, "Retention"),
@@ -152,7 +152,7 @@ export function backupFacts(policy, state, enabled, cost, currency) {
     h("dt", null, "Last backup"),
     h("dd", null, state.last_success_at ? `${time(state.last_success_at)} (${relative(state.last_success_at)})` : "none yet", state.last_error ? h("span", { class: "sub error" }, state.last_error) : null),
     h("dt", null, "Stored"),
-    h("dd", null, cost ? `${bytes(cost.stored_bytes)} (${cost.backups} backups, ${cost.snapshots} snapshots)` : "—"),
+    h("dd", null, cost ? `${bytes(cost.stored_bytes)} (${plural(cost.backups, "backup")}, ${plural(cost.snapshots, "snapshot")})` : "—"),
     h("dt", null, "Monthly cost"),
     h("dd", null, cost ? money(cost.monthly_cost, currency) : "—"),
   );

@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { field, h, mount, select, table } from "../dom.js";
-import { bytes, money, plan as planText, retention as retentionText, time } from "../format.js";
+import { bytes, money, plan as planText, plural, retention as retentionText, time } from "../format.js";
 import { followAction } from "../live.js";
 
 const FREQUENCIES = [
@@ -199,7 +199,7 @@ function simulation(answer, dataBytes) {
     h(
       "p",
       { class: "notice" },
-      h("strong", null, `${s.kept} backups kept`),
+      h("strong", null, `${plural(s.kept, "backup")} kept`),
       ` of ${s.taken} taken (${s.pruned} pruned). About ${bytes(e.stored_bytes)} stored for ${bytes(dataBytes)} of data: `,
       h("strong", null, `${money(e.monthly_cost, e.currency)} a month`),
       ".",
