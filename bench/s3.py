@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import platform
-import random
 import shutil
 import socket
 import ssl
@@ -33,35 +32,12 @@ ACCESS_KEY = "drydock-test"
 SECRET_KEY = "drydock-test-secret"
 POLL_SECS = 0.02
 STEP_TIMEOUT_SECS = 1800
-# scripts/s3-test-server: weed's servers at BASE..BASE+8 (metrics at +8), the admin's gRPC at
-# BASE+10007; S3 goes at BASE+9.
-PORT_OFFSETS = (*range(10), 10007)
-
-
 def parse_size(text: str) -> int:
     units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
     for unit, factor in units.items():
         if text.endswith(unit):
             return int(float(text[: -len(unit)]) * factor)
     return int(text)
-
-
-def free_port_base() -> int:
-    for _ in range(200):
-        base = random.randrange(12000, 22000)
-        sockets = []
-        try:
-            for offset in PORT_OFFSETS:
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports")
 
 
 def free_port() -> int:
@@ -73,14 +49,17 @@ def free_port() -> int:
 class Seaweed:
     def __init__(self, root: Path):
         self.dir = root / "seaweedfs"
-        self.base = free_port_base()
-        self.port = self.base + 9
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.base = self.endpoint = None
 
     def script(self, command: str):
-        env = {**os.environ, "DRYDOCK_TEST_S3_PORT": str(self.port), "DRYDOCK_TEST_S3_PORT_BASE": str(self.base)}
+        # Every port of its own, chosen by the script at the first start and kept for the next.
+        env = {**os.environ, "DRYDOCK_TEST_S3_PORT_BASE": "free"}
         subprocess.run([str(REPO_ROOT / "scripts" / "s3-test-server"), command, str(self.dir)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        if command == "start":
+            ports = dict(line.split("=", 1) for line in (self.dir / "ports").read_text().split())
+            self.base = int(ports["port_base"])
+            self.endpoint = f"http://127.0.0.1:{ports['port']}"
 
     def requests(self) -> Counter:
         """S3 requests answered so far, by type (PUT, GET, LIST, DELETE…), from weed's metrics."""

@@ -469,6 +469,11 @@ def test_a_scheduled_backup_is_converted_to_a_snapshot(scheduling_daemon, browse
         expect(notice).to_contain_text("completed", timeout=60_000)
         # Now a snapshot: kept whatever the plan says, and not convertible again.
         expect(row.get_by_role("button", name="Convert to snapshot")).to_have_count(0)
+        # The backup that ran is still the last one, though it is a snapshot now.
+        page.reload()
+        last = page.locator("dt", has_text="Last backup").locator("xpath=following-sibling::dd[1]")
+        expect(last).not_to_contain_text("none yet")
         shot(page, "droplet-backup-converted")
     assert backup["id"] in [s["id"] for s in client.droplets.list_snapshots(droplet_id)["snapshots"]]
     assert backup["id"] not in [b["id"] for b in client.droplets.list_backups(droplet_id)["backups"]]
+    assert client.droplets.get(droplet_id)["droplet"]["drydock"]["backups"]["successes"] >= 1

@@ -8,8 +8,6 @@ killing it touches no other test's server. It is stopped at the end however the 
 
 import hashlib
 import os
-import random
-import socket
 import subprocess
 import time
 import uuid
@@ -28,29 +26,6 @@ DISK_BYTES = 256 << 20
 # From SIGKILL to the action ending: the Retry decorator's backoff (about 1.5 s at most per
 # operation) plus the engine's threads winding down. Minutes would mean a hang.
 FAILURE_SECS_MAX = 30
-# scripts/s3-test-server puts weed's servers at BASE..BASE+8 and the admin's gRPC at BASE+10007;
-# S3 goes at BASE+9.
-PORT_OFFSETS = (*range(10), 10007)
-
-
-def free_port_base() -> int:
-    """A base whose ports (see PORT_OFFSETS) are all free now, below the ephemeral range."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(12000, 22000)
-        sockets = []
-        try:
-            for offset in PORT_OFFSETS:
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports for a private SeaweedFS")
 
 
 class PrivateSeaweed:
@@ -58,16 +33,11 @@ class PrivateSeaweed:
 
     def __init__(self, root: Path):
         self.dir = root
-        self.base = free_port_base()
-        self.port = self.base + 9
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = None
 
     def run(self, command: str):
-        env = {
-            **os.environ,
-            "DRYDOCK_TEST_S3_PORT": str(self.port),
-            "DRYDOCK_TEST_S3_PORT_BASE": str(self.base),
-        }
+        # Every port of its own, chosen by the script at the first start and kept for the next.
+        env = {**os.environ, "DRYDOCK_TEST_S3_PORT_BASE": "free"}
         result = subprocess.run(
             [str(REPO_ROOT / "scripts" / "s3-test-server"), command, str(self.dir)],
             env=env,
@@ -80,6 +50,8 @@ class PrivateSeaweed:
 
     def start(self):
         self.run("start")
+        ports = dict(line.split("=", 1) for line in (self.dir / "ports").read_text().split())
+        self.endpoint = f"http://127.0.0.1:{ports['port']}"
 
     def kill(self):
         self.run("kill")

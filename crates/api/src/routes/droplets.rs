@@ -84,7 +84,9 @@ pub(crate) fn droplet_view(state: &AppState, droplet: &drydock_catalog::Droplet)
 }
 
 fn backup_state(state: &AppState, droplet: &drydock_catalog::Droplet) -> ApiResult<Value> {
-    let stats = if droplet.backups_enabled || !droplet.backup_ids.is_empty() {
+    // Backups ever set up (the policy stays when they are turned off): what they did stays
+    // shown, also once their backups are converted or deleted.
+    let stats = if droplet.backup_policy.is_some() {
         state.catalog.backup_stats_of(ResourceType::Droplet, &droplet.id.to_string())?
     } else {
         None

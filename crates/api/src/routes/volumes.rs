@@ -186,7 +186,9 @@ fn with_manual(mut tags: Vec<String>) -> Vec<String> {
 }
 
 pub(crate) fn volume_view(state: &AppState, volume: &drydock_catalog::Volume) -> ApiResult<Value> {
-    let stats = if volume.backups_enabled || !volume.backup_ids.is_empty() {
+    // Backups ever set up (the policy stays when they are turned off): what they did stays
+    // shown, also once their backups are converted or deleted.
+    let stats = if volume.backup_policy.is_some() {
         state.catalog.backup_stats_of(ResourceType::Volume, &volume.id)?
     } else {
         None
