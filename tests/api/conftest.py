@@ -17,6 +17,9 @@ Fixtures other test files may use:
   in progress and returns it (completed or errored).
 - `register(name=None, disk=None, **fields) -> dict`: registers a droplet (on a new 16 MiB disk
   unless `disk` is given), waits for its create action and returns the droplet.
+
+and, for a module that needs a daemon configured otherwise, `own_daemon(root, extra_config)`
+(a context manager) and `drydock_binary()`.
 """
 
 import ctypes
@@ -28,6 +31,7 @@ import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydo
@@ -151,26 +155,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def drydock(request, tmp_path_factory):
+def drydock_binary() -> Path:
+    """The binary under test: DRYDOCK_BIN, or target/debug/drydock. Fails the test if it is missing."""
     binary = Path(os.environ.get("DRYDOCK_BIN", REPO_ROOT / "target" / "debug" / "drydock"))
     if not binary.is_file():
         pytest.fail(f"no drydock binary at {binary}: build it (cargo build -p drydock-cli) or set DRYDOCK_BIN")
-    # The scheduler is test_schedule.py's, on its own daemon: here it would take backups at random.
-    daemon = Daemon(tmp_path_factory.mktemp("drydock"), binary, extra_config="[scheduler]\nenabled = false\n")
+    return binary
+
+
+@contextmanager
+def own_daemon(root: Path, extra_config: str, tokens: dict[str, tuple[str, str]] | None = None):
+    """A daemon of its own, with `tokens` (name -> (scopes, team); by default a full-access "full"
+    of team "default") in `.tokens`. Stopped at the end, which fails unless it exits cleanly on
+    SIGTERM."""
+    daemon = Daemon(root, drydock_binary(), extra_config=extra_config)
     daemon.write_config()
-    daemon.tokens = {
-        "full": daemon.create_token("*", name="full"),
-        "read": daemon.create_token("read", name="read-only"),
-        "droplet_read": daemon.create_token("droplet:read", name="droplet-read"),
-        "other": daemon.create_token("*", team="other", name="other-team"),
-    }
+    tokens = tokens or {"full": ("*", "default")}
+    daemon.tokens = {name: daemon.create_token(scopes, team, name) for name, (scopes, team) in tokens.items()}
     daemon.start()
     try:
         yield daemon
     finally:
         code = daemon.stop()
     assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
+
+
+@pytest.fixture(scope="session")
+def drydock(request, tmp_path_factory):
+    tokens = {
+        "full": ("*", "default"),
+        "read": ("read", "default"),
+        "droplet_read": ("droplet:read", "default"),
+        "other": ("*", "other"),
+    }
+    # The scheduler is test_schedule.py's, on its own daemon: here it would take backups at random.
+    scheduler_off = "[scheduler]\nenabled = false\n"
+    with own_daemon(tmp_path_factory.mktemp("drydock"), scheduler_off, tokens) as daemon:
+        yield daemon
     log = re.sub(r"\x1b\[[0-9;]*m", "", daemon.log.read_text(errors="replace"))
     errors = [line for line in log.splitlines() if "panicked" in line or re.match(r"^\S+\s+ERROR\b", line)]
     assert not errors, "the daemon logged errors:\n" + "\n".join(errors)

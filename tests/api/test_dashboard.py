@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 from browser import DESKTOP, PHONE, Browser, shot, sign_in
-from conftest import Daemon, poll_action, unique, write_disk
+from conftest import own_daemon, poll_action, unique, write_disk
 
 FIRST_LOAD_BYTES_MAX = 300 * 1024
 # The scheduling daemon's clock: an hour every 5 s, so an hourly backup comes within seconds.
@@ -79,22 +79,12 @@ def page(browser):
 
 
 @pytest.fixture(scope="module")
-def scheduling_daemon(drydock, tmp_path_factory):
+def scheduling_daemon(tmp_path_factory):
     """A daemon of its own whose scheduler runs on a fast clock: backups come only from a
     scheduler, which the suite's shared daemon has off."""
-    daemon = Daemon(
-        tmp_path_factory.mktemp("dashboard-schedule"),
-        drydock.bin,
-        extra_config=f"[scheduler]\nenabled = true\ntick_secs = 0.2\nclock_speed = {CLOCK_SPEED}\n",
-    )
-    daemon.write_config()
-    daemon.tokens = {"full": daemon.create_token("*", name="full")}
-    daemon.start()
-    try:
+    scheduler = f"[scheduler]\nenabled = true\ntick_secs = 0.2\nclock_speed = {CLOCK_SPEED}\n"
+    with own_daemon(tmp_path_factory.mktemp("dashboard-schedule"), scheduler) as daemon:
         yield daemon
-    finally:
-        code = daemon.stop()
-    assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
 
 
 def kept_after(drydock, token: str, policy: dict, days: int = 400) -> int:

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import POLL_SECS, REPO_ROOT, Daemon, poll_action, unique
+from conftest import POLL_SECS, REPO_ROOT, own_daemon, poll_action, unique
 
 BUCKET = "drydock-faults"
 # The identity scripts/s3-test-server configures.
@@ -81,15 +81,8 @@ def fault_daemon(tmp_path_factory, seaweed):
         f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key_file = "{secret}"\n'
         "[scheduler]\nenabled = false\n"
     )
-    daemon = Daemon(root, Path(os.environ["DRYDOCK_BIN"]), extra_config=region)
-    daemon.write_config()
-    daemon.tokens = {"full": daemon.create_token("*", name="full")}
-    daemon.start()
-    try:
+    with own_daemon(root, region) as daemon:
         yield daemon
-    finally:
-        code = daemon.stop()
-    assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
     assert "panicked" not in daemon.log.read_text(errors="replace"), daemon.log_text()
     # What the faults left behind (packs without an index, leases never released) does not make
     # the catalog and the repositories disagree.

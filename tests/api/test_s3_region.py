@@ -4,11 +4,10 @@ into it, images transferred to it, and droplets made from it get the original by
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
-from conftest import Daemon, poll_action, unique, write_disk
+from conftest import own_daemon, poll_action, unique, write_disk
 
 BUCKET = "drydock-api-tests"
 # The identity scripts/s3-test-server configures.
@@ -33,16 +32,8 @@ def s3_daemon(tmp_path_factory):
         f'access_key_id = "{ACCESS_KEY}"\nsecret_access_key_file = "{secret}"\n'
         "[scheduler]\nenabled = false\n"
     )
-    binary = Path(os.environ["DRYDOCK_BIN"])
-    daemon = Daemon(root, binary, extra_config=region)
-    daemon.write_config()
-    daemon.tokens = {"full": daemon.create_token("*", name="full")}
-    daemon.start()
-    try:
+    with own_daemon(root, region) as daemon:
         yield daemon
-    finally:
-        code = daemon.stop()
-    assert code == 0, f"drydock serve exited with {code} after SIGTERM:\n{daemon.log_text()}"
 
 
 @pytest.fixture(scope="module")

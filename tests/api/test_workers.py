@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import poll_action
-from schedule_helpers import FastClock, RestartableDaemon, VersionedDisk, log_tail, parse_time, sha256_file, wait_for
+from conftest import drydock_binary, poll_action
+from schedule_helpers import FastClock, RestartableDaemon, VersionedDisk, parse_time, sha256_file, wait_for
 
 WORKERS = 3
 # Scheduler seconds per real second: an hourly window lasts 10 real seconds.
@@ -77,8 +77,7 @@ def workers(tmp_path_factory):
         "gc_interval_hours = 100000\nprune_interval_minutes = 100000\n"
         f'clock_speed = {SPEED}\nclock_epoch = "{clock.epoch_text()}"\n'
     )
-    binary = Path(os.environ["DRYDOCK_BIN"])
-    daemons = [Worker(root / f"worker-{n}", binary, shared, top_level, tables) for n in range(WORKERS)]
+    daemons = [Worker(root / f"worker-{n}", drydock_binary(), shared, top_level, tables) for n in range(WORKERS)]
     try:
         for daemon in daemons:
             daemon.write_config()

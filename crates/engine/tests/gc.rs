@@ -496,15 +496,20 @@ fn restore_started_while_a_repack_plan_waits_never_reads_the_doomed_copy() {
     let chunk = t.repo.keys().chunk_id(&t.small);
     for attempt in 0.. {
         let index = t.repo.load_index().unwrap();
-        if index.pack_id(index.get(&chunk).unwrap()) == t.sparse_pack {
+        let found = index.pack_id(index.get(&chunk).unwrap());
+        if found == t.sparse_pack {
             break;
         }
         assert!(attempt < 64, "could not order the index files");
-        let files = t.repo.load_index_files().unwrap();
-        let (old_id, file) = files.into_iter().find(|(_, f)| f.packs.iter().any(|p| p.id == t.sparse_pack)).unwrap();
-        let (new_id, bytes) = file.encode(t.repo.keys());
-        t.inner.put(&ObjectKey::new(format!("index/{new_id}")).unwrap(), &bytes).unwrap();
-        t.inner.delete(&ObjectKey::new(format!("index/{old_id}")).unwrap()).unwrap();
+        // New names for both files, so each try puts them in either order with even odds (a new
+        // name for one alone rarely sorts before the other's when that one's is low).
+        for (old_id, file) in t.repo.load_index_files().unwrap() {
+            if file.packs.iter().any(|p| p.id == t.sparse_pack || p.id == found) {
+                let (new_id, bytes) = file.encode(t.repo.keys());
+                t.inner.put(&ObjectKey::new(format!("index/{new_id}")).unwrap(), &bytes).unwrap();
+                t.inner.delete(&ObjectKey::new(format!("index/{old_id}")).unwrap()).unwrap();
+            }
+        }
     }
 
     // The restore has loaded the index when the writer ends and gc sweeps the plan.
