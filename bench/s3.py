@@ -32,6 +32,8 @@ ACCESS_KEY = "drydock-test"
 SECRET_KEY = "drydock-test-secret"
 POLL_SECS = 0.02
 STEP_TIMEOUT_SECS = 1800
+
+
 def parse_size(text: str) -> int:
     units = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
     for unit, factor in units.items():
